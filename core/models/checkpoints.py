@@ -1,0 +1,77 @@
+"""Load and save classifier weights safely (`weights_only=True`: no pickled code runs).
+
+Accepted layouts: a bare state dict; `{"state_dict": ...}` (e.g. pytorch_resnet_cifar10 releases,
+possibly with `module.` prefixes from DataParallel); the project's own files, which add
+`{"model": name, "input_norm": ..., "record": {...}}`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model."""
+
+
+def read_checkpoint(path: str) -> dict[str, Any]:
+    """Return {"state_dict": ..., **metadata} from any accepted layout."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"expected a checkpoint file, got {path!r} (no such file)")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(
+            f"refused to load {path!r}: it holds more than tensors (pickled code?) and is only "
+            f"read with weights_only=True ({first})"
+        ) from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, zipfile errors...
+        raise CheckpointError(f"could not read checkpoint {path!r}: {type(err).__name__}: {err}") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"expected a dict of tensors in {path!r}, got {type(raw).__name__}")
+    meta = {k: v for k, v in raw.items() if k != "state_dict"} if "state_dict" in raw else {}
+    state = raw["state_dict"] if "state_dict" in raw else raw
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"expected a state dict of tensors in {path!r}")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    return {"state_dict": state, **meta}
+
+
+def load_state_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strictly load `state` into `net`, explaining mismatches (missing keys, shapes)."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in state if k in own and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of wrong shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+        raise CheckpointError(
+            f"checkpoint {source!r} does not fit the {type(net).__name__} model: " + "; ".join(parts)
+        )
+    net.load_state_dict(state, strict=False)
+
+
+def save_checkpoint(path: str, net: nn.Module, model_name: str, input_norm: str, record: dict) -> None:
+    """Write the project's checkpoint layout atomically (temporary file, then rename)."""
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "model": model_name,
+        "input_norm": input_norm,
+        "record": record,
+    }
+    tmp = f"{path}.tmp-{os.getpid()}"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""The precompute CLI: fills the experiment cache that the app reads (see README)."""

@@ -1,0 +1,109 @@
+"""`python -m precompute train-model`: train a classifier (METHOD §6) and save a checkpoint.
+
+Example (the shipped ResNet-20, CPU schedule):
+    python -m precompute train-model --model resnet20 --data /path/train --test-data ../shared/data/cifar10/test-1000 \
+        --epochs 60 --schedule onecycle --lr 0.2 --batch-size 128 --nesterov --weight-decay 5e-4 --out assets/resnet20-cifar10.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from core.data.image_folder import load_image_folder
+from core.devices import resolve_device
+from core.models.checkpoints import save_checkpoint
+from core.models.registry import build_model, get_model_spec
+from core.training import TrainConfig, train_classifier
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="train a classifier and save its checkpoint")
+    d = TrainConfig()
+    p.add_argument("--model", default="resnet20")
+    p.add_argument("--data", required=True, help="ImageFolder directory with the training images")
+    p.add_argument("--test-data", help="ImageFolder directory evaluated after every epoch")
+    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--momentum", type=float, default=d.momentum)
+    p.add_argument("--nesterov", action="store_true")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--schedule", choices=["multistep", "onecycle"], default=d.schedule)
+    p.add_argument("--milestones", type=int, nargs="*", default=list(d.milestones))
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--crop-padding", type=int, default=d.crop_padding)
+    p.add_argument("--no-flip", action="store_true")
+    p.add_argument("--head-only", action="store_true", help="train only the classification head")
+    p.add_argument("--input-norm", choices=["none", "imagenet"], default=None)
+    p.add_argument("--backbone-weights", help="pretrained torchvision weights file (resnet18, vit_b_16)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = get_model_spec(args.model)
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.access(out_dir, os.W_OK):
+        raise PermissionError(f"expected a writable directory for --out, got {out_dir!r}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        nesterov=args.nesterov,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        milestones=tuple(args.milestones),
+        label_smoothing=args.label_smoothing,
+        crop_padding=args.crop_padding,
+        flip=not args.no_flip,
+        seed=args.seed,
+        head_only=args.head_only,
+        head_prefix=spec.head_prefix,
+    )
+    t0 = time.perf_counter()
+    train = load_image_folder(args.data, size=spec.input_size)
+    test = load_image_folder(args.test_data, size=spec.input_size) if args.test_data else train
+    print(f"data: {len(train.labels)} train, {len(test.labels)} test images ({time.perf_counter() - t0:.0f}s to decode)")
+    model = build_model(args.model, input_norm=args.input_norm, backbone_weights=args.backbone_weights)
+    net = model.net
+    model.to(device)
+    for p in model.parameters():
+        p.requires_grad_(True)
+
+    def report(e: dict) -> None:
+        print(
+            f"epoch {e['epoch']:3d}  loss {e['train_loss']:.4f}  train {100 * e['train_acc']:.2f}%  "
+            f"test {100 * e['test_acc']:.2f}%  lr {e['lr_end']:.4f}  {e['elapsed_s']:.0f}s",
+            flush=True,
+        )
+
+    record = train_classifier(
+        model, train.images.to(device), train.labels.to(device), test.images, test.labels, config, report
+    )
+    record.update(
+        model=args.model,
+        input_norm=model.input_norm,
+        train_data=os.path.abspath(args.data),
+        test_data=os.path.abspath(args.test_data) if args.test_data else None,
+        n_train=len(train.labels),
+        n_test=len(test.labels),
+        machine=f"{platform.node()} {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
+        torch=torch.__version__,
+    )
+    save_checkpoint(args.out, net, args.model, model.input_norm, record)
+    with open(os.path.splitext(args.out)[0] + ".train.json", "w") as fh:
+        json.dump(record, fh, indent=1)
+    print(f"saved {args.out}: test accuracy {100 * record['epochs'][-1]['test_acc']:.2f}% in {record['wall_s'] / 60:.1f} min")
+    return 0
