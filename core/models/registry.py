@@ -7,8 +7,8 @@ mode that takes (B, 3, S, S) images in [0, 1], S = the model's input size.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
