@@ -1,0 +1,1 @@
+"""The experiment cache: configuration, on-disk format (docs/CACHE.md), writing and reading."""

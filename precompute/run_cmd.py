@@ -1,0 +1,85 @@
+"""`python -m precompute run`: compute an experiment (a preset, options, or both) into the cache.
+
+Examples:
+    python -m precompute run --preset demo
+    python -m precompute run --preset cifar10-paper --limit 64 --device cuda
+    torchrun --nproc-per-node 4 -m precompute run --preset cifar10-paper
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from experiments.config import ExperimentConfig
+from precompute.presets import PRESETS, get_preset
+from precompute.runner import run_experiment
+from precompute.validate import validate_config
+
+DEFAULT_OUT = "cache"
+
+# option name -> (config field, type); None values mean "not given" so presets keep theirs
+_OVERRIDES = {
+    "model": ("model", str),
+    "checkpoint": ("checkpoint", str),
+    "input_norm": ("input_norm", str),
+    "data": ("data", str),
+    "split": ("split", str),
+    "data_root": ("data_root", str),
+    "limit": ("limit", int),
+    "image_size": ("image_size", int),
+    "lam": ("lam", float),
+    "lr": ("lr", float),
+    "min_steps": ("min_steps", int),
+    "max_steps": ("max_steps", int),
+    "tol": ("tol", float),
+    "batch_size": ("batch_size", int),
+    "chunk_size": ("chunk_size", int),
+    "train_data": ("train_data", str),
+    "train_limit": ("train_limit", int),
+    "class_lam": ("class_lam", float),
+    "class_min_steps": ("class_min_steps", int),
+    "class_max_steps": ("class_max_steps", int),
+    "class_batch_size": ("class_batch_size", int),
+    "pool": ("pool", str),
+    "permutations": ("permutations", int),
+    "repairings": ("repairings", int),
+    "device": ("device", str),
+    "seed": ("seed", int),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="compute an experiment into the cache (resumable)")
+    p.add_argument("--preset", help=f"one of {', '.join(PRESETS)}")
+    for option, (_, kind) in _OVERRIDES.items():
+        p.add_argument("--" + option.replace("_", "-"), dest=option, type=kind, default=None)
+    p.add_argument("--attacks", nargs="+", help="any of fmn pgd deepfool, or none (essential maps only)")
+    p.add_argument("--eps", nargs="+", type=float, help="PGD budgets in 1/255 units (default 8)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the classifier (GPU)")
+    p.add_argument("--out", default=DEFAULT_OUT, help="cache root directory (default: ./cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """Preset values, then the options given on the command line."""
+    values: dict = get_preset(args.preset) if args.preset else {}
+    for option, (field, _) in _OVERRIDES.items():
+        if getattr(args, option) is not None:
+            values[field] = getattr(args, option)
+    if args.attacks is not None:
+        values["attacks"] = () if args.attacks == ["none"] else tuple(dict.fromkeys(args.attacks))
+    if args.eps is not None:
+        values["eps"] = tuple(args.eps)
+    if args.bf16:
+        values["bf16"] = True
+    known = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    return ExperimentConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    validate_config(config, args.out)
+    store = run_experiment(config, args.out, quiet=args.quiet)
+    print(store.path)
+    return 0

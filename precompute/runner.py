@@ -1,0 +1,146 @@
+"""Run one experiment stage by stage, skipping what the cache already holds (see README).
+
+Order: data -> classify -> attacks (per attack and eps) -> essential maps -> adversarial maps
+-> correlations -> class-level maps (train split) -> defence evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.devices import resolve_device
+from core.models.registry import build_model, default_checkpoint_path
+from experiments.config import ExperimentConfig, sha256_file
+from experiments.format import ESSENTIAL, TEST, TRAIN, adversarial_set
+from experiments.store import ExperimentStore
+from precompute.distributed import DistContext, init_distributed
+from precompute.progress import Progress
+from precompute.stages.attack import attack_units, run_attack_stage
+from precompute.stages.class_maps import run_class_map_stage
+from precompute.stages.classify import run_classify_stage
+from precompute.stages.context import StageContext
+from precompute.stages.correlations import run_correlation_stage
+from precompute.stages.data import run_data_stage
+from precompute.stages.defence import run_defence_stage
+from precompute.stages.maps import run_map_stage
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Bf16Classifier(nn.Module):
+    """Runs the classifier under bfloat16 autocast and returns float32 logits."""
+
+    def __init__(self, model: nn.Module, device_type: str) -> None:
+        super().__init__()
+        self.model = model
+        self.device_type = device_type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.model(x).float()
+
+
+def provenance(config: ExperimentConfig, device: torch.device) -> dict:
+    """Versions, git commit and machine, saved in the manifest beside the results."""
+    import foolbox
+    import torchvision
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {
+        "config_hash": config.config_hash(),
+        "versions": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "foolbox": foolbox.__version__,
+            "numpy": np.__version__,
+        },
+        "git_commit": commit,
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "machine": f"{platform.node()} {platform.machine()}",
+        "map_order": "fftshift (zero frequency at [H//2, W//2])",
+        "map_dtype": config.map_dtype,
+    }
+
+
+def prepare_config(config: ExperimentConfig) -> ExperimentConfig:
+    """Fill in the default checkpoint and its hash (the hash, not the path, names the experiment)."""
+    if config.checkpoint is None:
+        if config.model != "resnet20":
+            config.checkpoint_sha256 = "random-or-backbone-weights"
+            return config
+        config.checkpoint = default_checkpoint_path()
+        if not os.path.isfile(config.checkpoint):
+            raise ValueError(f"the shipped model {config.checkpoint!r} is missing; pass --checkpoint PATH")
+    config.checkpoint_sha256 = sha256_file(config.checkpoint)
+    return config
+
+
+def load_classifier(config: ExperimentConfig, device: torch.device) -> nn.Module:
+    model = build_model(config.model, checkpoint=config.checkpoint, input_norm=config.input_norm).to(device)
+    return Bf16Classifier(model, device.type).eval() if config.bf16 else model
+
+
+def run_experiment(config: ExperimentConfig, out_root: str, quiet: bool = False) -> ExperimentStore:
+    """Compute every missing stage of `config` under `out_root/<experiment id>`; returns the store."""
+    dist_ctx: DistContext = init_distributed()
+    try:
+        return _run(config, out_root, quiet, dist_ctx)
+    finally:
+        dist_ctx.close()
+
+
+def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistContext) -> ExperimentStore:
+    config = prepare_config(config)
+    device = resolve_device(dist_ctx.device_for(config.device))
+    torch.manual_seed(config.seed)
+    model = load_classifier(config, device)
+    store = ExperimentStore(os.path.join(out_root, config.experiment_id()))
+    progress = Progress(quiet=quiet, rank=dist_ctx.rank)
+    if dist_ctx.is_main:
+        store.create(config.experiment_id(), config.to_dict(), provenance(config, device))
+    dist_ctx.barrier()
+    store.reload()
+    ctx = StageContext(config, store, model, device, dist_ctx, progress)
+    start = time.perf_counter()
+    progress.note(f"experiment {store.path}")
+
+    run_data_stage(ctx, TEST, config.data, config.split, config.limit)
+    run_classify_stage(ctx, TEST)
+    units = attack_units(config.attacks, config.eps)
+    for key, name, eps in units:
+        run_attack_stage(ctx, TEST, key, name, eps)
+    run_map_stage(ctx, ESSENTIAL, None)
+    for key, _, _ in units:
+        run_map_stage(ctx, adversarial_set(key), key)
+    for key, _, _ in units:
+        run_correlation_stage(ctx, key)
+    if config.train_data is not None and units:
+        run_data_stage(ctx, TRAIN, config.train_data, config.train_split, config.train_limit)
+        run_classify_stage(ctx, TRAIN)
+        num_classes = int(store.manifest()["arrays"][f"{TEST}/classify/probs.npy"]["shape"][1])
+        for key, name, eps in units:
+            run_attack_stage(ctx, TRAIN, key, name, eps)
+            run_class_map_stage(ctx, key, num_classes)
+        run_defence_stage(ctx, [key for key, _, _ in units])
+    if dist_ctx.is_main:
+        manifest = store.manifest()
+        done = manifest["config"]
+        done["attacks"] = sorted(set(done.get("attacks", [])) | set(config.attacks))
+        done["eps"] = sorted(set(done.get("eps", [])) | set(config.eps))
+        store.update_manifest(config=done, last_run_seconds=round(time.perf_counter() - start, 2))
+        progress.note(f"done in {time.perf_counter() - start:.1f}s: {store.path}")
+    return store

@@ -1,0 +1,1 @@
+"""The pipeline's stages, one file each; `precompute.runner` calls them in order."""

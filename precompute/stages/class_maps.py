@@ -1,0 +1,71 @@
+"""Stage `class-maps-<key>`: one adversarially trained map per class (METHOD §5), on the train split.
+
+Each class is one resumable unit (a part file), so a killed run loses at most one class.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from core.class_maps import ClassMapConfig, train_class_maps
+
+from core.fourier import to_display_order
+from experiments.format import TRAIN
+from precompute.stages.chunked import run_chunked
+from precompute.stages.context import StageContext
+
+
+def run_class_map_stage(ctx: StageContext, attack_key: str, num_classes: int) -> None:
+    """Write `class_maps/<key>/{maps, iterations, final_loss, n_clean, n_adversarial}.npy`."""
+    stage = f"class-maps-{attack_key}"
+    if ctx.store.stage_done(stage):
+        return
+    start = time.perf_counter()
+    cfg, store = ctx.config, ctx.store
+    labels = np.asarray(store.load_array(f"{TRAIN}/labels.npy"))
+    pred = np.asarray(store.load_array(f"{TRAIN}/classify/pred.npy"))
+    success = np.asarray(store.load_array(f"{TRAIN}/attacks/{attack_key}/success.npy"))
+    adv_pred = np.asarray(store.load_array(f"{TRAIN}/attacks/{attack_key}/adv_pred.npy"))
+    adversarial = store.load_array(f"{TRAIN}/attacks/{attack_key}/adversarial.npy")
+    class_config = ClassMapConfig(
+        lam=cfg.class_lam, lr=cfg.lr, min_steps=cfg.class_min_steps, max_steps=cfg.class_max_steps,
+        tol=cfg.class_tol, batch_size=cfg.class_batch_size, adversarial_step=True, seed=cfg.seed,
+    )
+
+    def compute(chunk: int, classes: np.ndarray) -> dict[str, np.ndarray]:
+        cls = int(classes[0])
+        clean_pos = np.flatnonzero((pred == labels) & (labels == cls))
+        adv_pos = np.flatnonzero(success & (adv_pred == cls))
+        result = train_class_maps(
+            ctx.model,
+            ctx.images(TRAIN, clean_pos),
+            torch.from_numpy(labels[clean_pos]).to(ctx.device),
+            torch.from_numpy(np.asarray(adversarial[adv_pos])).to(ctx.device),
+            torch.from_numpy(adv_pred[adv_pos]).to(ctx.device),
+            torch.from_numpy(labels[adv_pos]).to(ctx.device),
+            num_classes=num_classes,
+            config=class_config,
+            classes=[cls],
+        )
+        return {
+            "maps": to_display_order(result.maps[cls : cls + 1]).cpu().numpy().astype(np.float32),
+            "iterations": result.iterations[cls : cls + 1].cpu().numpy().astype(np.int64),
+            "final_loss": result.final_loss[cls : cls + 1].cpu().numpy().astype(np.float32),
+            "n_clean": np.array([len(clean_pos)], np.int64),
+            "n_adversarial": np.array([len(adv_pos)], np.int64),
+        }
+
+    merged = run_chunked(store, stage, num_classes, 1, compute, ctx.dist, ctx.progress)
+    if merged is not None:
+        store.write_arrays(f"class_maps/{attack_key}", merged)
+        store.mark_stage(
+            stage, seconds=round(time.perf_counter() - start, 2),
+            mean_iterations=float(merged["iterations"].mean()), n_clean=int(merged["n_clean"].sum()),
+            n_adversarial=int(merged["n_adversarial"].sum()),
+        )
+        store.clear_parts(stage)
+        ctx.progress.note(f"{stage}: {num_classes} class maps, mean {merged['iterations'].mean():.0f} iterations")
+    ctx.dist.barrier()
+    store.reload()

@@ -1,0 +1,65 @@
+"""Stage `correlate-<key>`: SVCCA, cosine and IdCor between essential and adversarial maps (METHOD §4)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from core.metrics.correlate import correlate
+from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
+from experiments.store import ExperimentStore
+from precompute.stages.context import StageContext
+
+
+def paired_maps(store: ExperimentStore, map_set_a: str, map_set_b: str, pool: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of images with both maps kept, and their maps (pooled copies for large maps)."""
+    status_a = np.asarray(store.load_array(f"maps/{map_set_a}/status.npy"))
+    status_b = np.asarray(store.load_array(f"maps/{map_set_b}/status.npy"))
+    positions = np.flatnonzero((status_a == STATUS_KEPT) & (status_b == STATUS_KEPT))
+    out = []
+    for map_set in (map_set_a, map_set_b):
+        row = np.asarray(store.load_array(f"maps/{map_set}/row.npy"))[positions]
+        name = f"maps/{map_set}/pooled_{pool}.npy"
+        source = store.load_array(name) if store.has_array(name) else store.load_array(f"maps/{map_set}/maps.npy")
+        out.append(np.asarray(source[row]).astype(np.float32))  # (P, C, h, w)
+    return positions, out[0], out[1]
+
+
+def run_correlation_stage(ctx: StageContext, attack_key: str) -> None:
+    """Write `correlations/<key>.json` and `correlations/<key>/{positions, cosine, null_ids}.npy`."""
+    stage = f"correlate-{attack_key}"
+    if ctx.store.stage_done(stage):
+        return
+    if ctx.dist.is_main:
+        start = time.perf_counter()
+        cfg = ctx.config
+        positions, essential, adversarial = paired_maps(ctx.store, ESSENTIAL, adversarial_set(attack_key), cfg.pool)
+        if len(positions) < 3:
+            summary = {"n": int(len(positions)), "error": f"only {len(positions)} images have both maps; need at least 3"}
+            cosine, null_ids = np.zeros(0, np.float32), np.zeros(0, np.float32)
+        else:
+            result = correlate(
+                essential, adversarial, permutations=cfg.permutations, pool=cfg.pool,
+                seed=ctx.stage_seed("correlate", attack_key), repairings=cfg.repairings,
+            )
+            cosine = np.asarray(result.pop("cosine_values"), np.float32)
+            null_ids = np.asarray(result.pop("null_ids"), np.float32)
+            summary = {k: v for k, v in result.items() if not isinstance(v, list)}
+        summary["attack_key"] = attack_key
+        ctx.store.write_arrays(
+            f"correlations/{attack_key}", {"positions": positions.astype(np.int64), "cosine": cosine, "null_ids": null_ids}
+        )
+        ctx.store.write_json(f"correlations/{attack_key}.json", summary)
+        ctx.store.mark_stage(stage, seconds=round(time.perf_counter() - start, 2), **{
+            k: summary.get(k) for k in ("n", "svcca", "cosine_mean", "cosine_std", "idcor", "p_value")
+        })
+        if "error" in summary:
+            ctx.progress.note(f"{stage}: skipped, {summary['error']}")
+        else:
+            ctx.progress.note(
+                f"{stage}: N={summary['n']} SVCCA {summary['svcca']:.3f}  cosine {summary['cosine_mean']:.3f} ± "
+                f"{summary['cosine_std']:.3f}  IdCor {summary['idcor']:.3f} (p={summary['p_value']:.3f})"
+            )
+    ctx.dist.barrier()
+    ctx.store.reload()

@@ -1,0 +1,120 @@
+"""Stages `maps-essential` and `maps-adversarial-<key>`: per-image Fourier maps (METHOD §2)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from core.fourier import to_display_order
+from core.map_training import MapTrainConfig, train_maps
+from core.metrics.pooling import pool_maps
+from experiments.format import (
+    ESSENTIAL,
+    STATUS_ATTACK_FAILED,
+    STATUS_KEPT,
+    STATUS_LOST,
+    STATUS_MISCLASSIFIED,
+    TEST,
+)
+from precompute.stages.chunked import run_chunked
+from precompute.stages.context import StageContext
+
+
+def sparsity(maps_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per map: number of non-zero entries, and whether only zero-frequency entries are non-zero.
+
+    maps_display: (M, C, H, W) centred maps. Returns nonzero (M,) int64 and dc_only (M,) bool.
+    """
+    m, _, h, w = maps_display.shape
+    nonzero_mask = maps_display > 0  # (M, C, H, W)
+    nonzero = nonzero_mask.reshape(m, -1).sum(1)
+    dc = nonzero_mask[:, :, h // 2, w // 2].sum(1)
+    return nonzero.astype(np.int64), nonzero == dc  # an all-zero map counts as degenerate too
+
+
+def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> None:
+    """Train one map set and write `maps/<map_set>/...` (see docs/CACHE.md)."""
+    stage = f"maps-{map_set}"
+    if ctx.store.stage_done(stage):
+        return
+    start = time.perf_counter()
+    store, cfg = ctx.store, ctx.config
+    labels = np.asarray(store.load_array(f"{TEST}/labels.npy"))
+    pred = np.asarray(store.load_array(f"{TEST}/classify/pred.npy"))
+    status = np.where(pred == labels, STATUS_KEPT, STATUS_MISCLASSIFIED).astype(np.int8)
+    if attack_key is None:
+        targets_all = labels
+        source = None
+    else:
+        success = np.asarray(store.load_array(f"{TEST}/attacks/{attack_key}/success.npy"))
+        status[(status == STATUS_KEPT) & ~success] = STATUS_ATTACK_FAILED
+        targets_all = np.asarray(store.load_array(f"{TEST}/attacks/{attack_key}/adv_pred.npy"))
+        source = store.load_array(f"{TEST}/attacks/{attack_key}/adversarial.npy")
+    positions_all = np.flatnonzero(status == STATUS_KEPT)  # images that get a map
+    map_config = MapTrainConfig(lam=cfg.lam, lr=cfg.lr, min_steps=cfg.min_steps, max_steps=cfg.max_steps, tol=cfg.tol)
+
+    def compute(chunk: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        positions = positions_all[items]
+        if source is None:
+            images = ctx.images(TEST, positions)
+        else:
+            images = torch.from_numpy(np.asarray(source[positions])).to(ctx.device)
+        targets = torch.from_numpy(targets_all[positions]).to(ctx.device)
+        result = train_maps(ctx.model, images, targets, map_config, batch_size=cfg.batch_size)
+        maps = to_display_order(result.maps).cpu()
+        out = {
+            "maps": maps.numpy().astype(cfg.map_dtype),
+            "steps": result.steps.cpu().numpy().astype(np.int64),
+            "final_loss": result.final_loss.cpu().numpy().astype(np.float32),
+            "kept": result.kept.cpu().numpy().astype(bool),
+            "final_pred": result.final_pred.cpu().numpy().astype(np.int64),
+        }
+        if maps.shape[-1] > 32:
+            out[f"pooled_{cfg.pool}"] = pool_maps(maps.float(), size=32, mode=cfg.pool).numpy().astype(np.float32)
+        return out
+
+    merged = run_chunked(store, stage, len(positions_all), cfg.chunk_size, compute, ctx.dist, ctx.progress)
+    if merged is not None:
+        if not merged:  # no image qualifies: empty arrays of the right shapes
+            _, c, h, w = store.manifest()["arrays"][f"{TEST}/images.npy"]["shape"]
+            merged = {
+                "maps": np.zeros((0, c, h, w), cfg.map_dtype),
+                "steps": np.zeros(0, np.int64),
+                "final_loss": np.zeros(0, np.float32),
+                "kept": np.zeros(0, bool),
+                "final_pred": np.zeros(0, np.int64),
+            }
+        row = np.full(len(labels), -1, np.int64)
+        row[positions_all] = np.arange(len(positions_all))
+        status[positions_all[~merged["kept"]]] = STATUS_LOST
+        nonzero, dc_only = sparsity(merged["maps"].astype(np.float32))
+        store.write_arrays(
+            f"maps/{map_set}",
+            {**merged, "positions": positions_all.astype(np.int64), "row": row, "status": status,
+             "nonzero": nonzero, "dc_only": dc_only},
+        )
+        kept = merged["kept"]
+        info = {
+            "seconds": round(time.perf_counter() - start, 2),
+            "n_attempted": int(len(positions_all)),
+            "n_kept": int(kept.sum()),
+            "mean_steps": float(merged["steps"].mean()) if len(kept) else None,
+            "mean_nonzero": float(nonzero[kept].mean()) if kept.any() else None,
+            "median_nonzero": float(np.median(nonzero[kept])) if kept.any() else None,
+            "dc_only_share": float(dc_only[kept].mean()) if kept.any() else None,
+            "map_set": map_set,
+            "attack_key": attack_key,
+        }
+        store.mark_stage(stage, **info)
+        store.clear_parts(stage)
+        ctx.progress.note(
+            f"{stage}: {info['n_kept']}/{info['n_attempted']} maps kept, mean {info['mean_steps'] or 0:.0f} steps, "
+            f"median {info['median_nonzero'] or 0:.0f} non-zero entries"
+        )
+    ctx.dist.barrier()
+    store.reload()
+
+
+__all__ = ["ESSENTIAL", "run_map_stage", "sparsity"]
