@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
+from core.models.checkpoints import CheckpointError, read_checkpoint
+from core.models.registry import MODELS
 from experiments.config import ExperimentConfig
 from precompute.presets import PRESETS, get_preset
 from precompute.runner import run_experiment
@@ -73,8 +76,22 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         values["eps"] = tuple(args.eps)
     if args.bf16:
         values["bf16"] = True
+    if values.get("model", "resnet20") in MODELS:
+        spec = MODELS[values.get("model", "resnet20")]
+        values.setdefault("image_size", spec.input_size)
+        values.setdefault("input_norm", _checkpoint_norm(values.get("checkpoint")) or spec.default_input_norm)
     known = {f.name for f in dataclasses.fields(ExperimentConfig)}
     return ExperimentConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def _checkpoint_norm(path: str | None) -> str | None:
+    """The input normalisation a project checkpoint records (third-party files record none)."""
+    if path is None or not os.path.isfile(path):
+        return None
+    try:
+        return read_checkpoint(path).get("input_norm")
+    except CheckpointError:
+        return None  # reported properly when the model is built
 
 
 def run(args: argparse.Namespace) -> int:

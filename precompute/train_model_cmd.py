@@ -19,6 +19,7 @@ from core.data.image_folder import load_image_folder
 from core.devices import resolve_device
 from core.models.checkpoints import save_checkpoint
 from core.models.registry import build_model, get_model_spec
+from core.models.weights import resolve_backbone_weights
 from core.training import TrainConfig, train_classifier
 
 
@@ -42,7 +43,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--no-flip", action="store_true")
     p.add_argument("--head-only", action="store_true", help="train only the classification head")
     p.add_argument("--input-norm", choices=["none", "imagenet"], default=None)
-    p.add_argument("--backbone-weights", help="pretrained torchvision weights file (resnet18, vit_b_16)")
+    p.add_argument(
+        "--backbone-weights",
+        default="none",
+        help="resnet18/vit_b_16 backbone: a weights file, 'imagenet' (torchvision cache or download) or 'none'",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     train = load_image_folder(args.data, size=spec.input_size)
     test = load_image_folder(args.test_data, size=spec.input_size) if args.test_data else train
     print(f"data: {len(train.labels)} train, {len(test.labels)} test images ({time.perf_counter() - t0:.0f}s to decode)")
-    model = build_model(args.model, input_norm=args.input_norm, backbone_weights=args.backbone_weights)
+    weights = resolve_backbone_weights(args.model, args.backbone_weights) if args.model != "resnet20" else None
+    model = build_model(args.model, input_norm=args.input_norm, backbone_weights=weights)
     net = model.net
     model.to(device)
     for p in model.parameters():

@@ -45,6 +45,8 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
         raise ValueError(f"expected map dtype float32 or float16, got {config.map_dtype!r}")
     if config.permutations < 1:
         raise ValueError(f"expected --permutations >= 1, got {config.permutations}")
+    if os.path.exists(out_root) and not os.path.isdir(out_root):
+        raise ValueError(f"expected --out to be a directory, got the file {out_root!r}")
     existing = out_root
     while existing and not os.path.exists(existing):
         existing = os.path.dirname(existing)

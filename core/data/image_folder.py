@@ -3,6 +3,9 @@
 Small data sets (CIFAR-10, a few thousand Imagenette images) fit in memory as uint8, which is
 4x smaller than float and lets training and map computation index batches without a loader.
 Class indices follow torchvision's ImageFolder: class folder names sorted alphabetically.
+With `sort_by_canonical_index=True` the images are ordered by the integer in their file names
+(the shared CIFAR-10 folders name each file by its index in the canonical data set) and that
+integer, as a string, becomes the image's id; `limit` then takes the first images of that order.
 """
 
 from __future__ import annotations
@@ -55,19 +58,51 @@ def _decode(path: str, size: int | None) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)  # (3, H, W)
 
 
-def load_image_folder(
-    root: str, size: int | None = None, limit: int | None = None, workers: int = 4
-) -> ImageSet:
-    """Decode every image under `root` (optionally resized to size x size, first `limit`)."""
-    samples, classes = list_image_folder(root)
-    if limit is not None:
-        samples = samples[:limit]
+def canonical_indices(samples: list[tuple[str, int]]) -> list[int] | None:
+    """The integer file-name stem of every sample (e.g. `cat/00042.png` -> 42), or None unless all are unique integers."""
+    stems = [os.path.splitext(os.path.basename(path))[0] for path, _ in samples]
+    if not all(stem.isdigit() for stem in stems):
+        return None
+    indices = [int(stem) for stem in stems]
+    return indices if len(set(indices)) == len(indices) else None
+
+
+def decode_images(paths: list[str], size: int | None = None, workers: int = 4, source: str = "") -> torch.Tensor:
+    """Decode image files to one uint8 tensor (N, 3, H, W), RGB, optionally resized (bilinear) to size x size."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        arrays = list(pool.map(lambda s: _decode(s[0], size), samples))
+        arrays = list(pool.map(lambda path: _decode(path, size), paths))
+    if not arrays:
+        raise ValueError(f"expected at least one image in {source!r}, got none")
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
-        raise ValueError(f"expected images of one size in {root!r} (or pass size=), got {sorted(shapes)[:3]}")
-    images = torch.from_numpy(np.stack(arrays))
+        raise ValueError(f"expected images of one size in {source!r} (or pass size=), got {sorted(shapes)[:3]}")
+    return torch.from_numpy(np.stack(arrays))
+
+
+def load_image_folder(
+    root: str,
+    size: int | None = None,
+    limit: int | None = None,
+    workers: int = 4,
+    sort_by_canonical_index: bool = False,
+) -> ImageSet:
+    """Decode every image under `root` (optionally resized to size x size, first `limit`).
+
+    sort_by_canonical_index: order by the integer file names and use them as ids (ValueError
+    unless every file name is a unique integer); otherwise ImageFolder order, relative paths as ids.
+    """
+    samples, classes = list_image_folder(root)
+    if sort_by_canonical_index:
+        indices = canonical_indices(samples)
+        if indices is None:
+            raise ValueError(f"expected unique integer file names (canonical indices) under {root!r}")
+        order = sorted(range(len(samples)), key=indices.__getitem__)
+        samples = [samples[i] for i in order]
+        ids = [str(indices[i]) for i in order]
+    else:
+        ids = [os.path.relpath(path, root) for path, _ in samples]
+    if limit is not None:
+        samples, ids = samples[:limit], ids[:limit]
+    images = decode_images([path for path, _ in samples], size, workers, source=root)
     labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
-    ids = [os.path.relpath(path, root) for path, _ in samples]
     return ImageSet(images, labels, classes, ids)

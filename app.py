@@ -1,0 +1,38 @@
+"""The Streamlit app: explore essential and adversarial Fourier maps, their correlation and the defence.
+
+Run from the project's root:
+
+    streamlit run app.py
+
+It reads experiments from the cache (assets/demo/, cache/, and the directories in FMAPS_CACHE;
+FMAPS_ONLY=1 keeps only the latter) and never trains long jobs: build experiments with
+`python -m precompute run`. This entry sets the page up, draws the sidebar's experiment picker
+and runs the page the user chose; the pages live in pages/, their shared code in ui/.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox (live attacks) imports GitPython
+
+import streamlit as st  # noqa: E402
+
+from ui.picker import experiment_picker  # noqa: E402
+from ui.state import init_state  # noqa: E402
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/explore.py", title="Explore", icon=":material/image_search:"),
+    st.Page("pages/correlations.py", title="Correlations", icon=":material/scatter_plot:"),
+    st.Page("pages/defence.py", title="Defence", icon=":material/shield:"),
+    st.Page("pages/lab.py", title="Lab", icon=":material/science:"),
+    st.Page("pages/method.py", title="Method", icon=":material/menu_book:"),
+]
+
+st.set_page_config(page_title="Frequency maps: implicit bias vs adversarial attacks", page_icon=":material/grain:",
+                   layout="wide")
+init_state()
+navigation = st.navigation(PAGES)
+experiment_picker()
+navigation.run()

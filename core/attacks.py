@@ -1,0 +1,195 @@
+"""Adversarial attacks by name (METHOD §3): one registry used by the CLI, the app and the tests.
+
+All three are Foolbox 3.3.x untargeted L∞ attacks on `foolbox.PyTorchModel(model, bounds=(0, 1))`
+with no preprocessing (any normalisation lives inside the model):
+
+    fmn       LInfFMNAttack()        epsilons=None  minimum-norm, defaults (100 steps)
+    pgd       LinfPGD()              epsilons=eps   fixed budget, random start (seeded)
+    deepfool  LinfDeepFoolAttack()   epsilons=None  minimum-norm, defaults (50 steps)
+
+    result = run_attack(model, images, labels, "pgd", eps=8 / 255, seed=0)
+    attack_success_rate(result)  # share of correctly classified images now misclassified
+
+Foolbox is imported lazily, so reading the registry (app drop-downs, CLI choices) stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULT_PGD_EPS = 8 / 255  # METHOD §3; the paper also uses 1/255 and 3/255
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """What the rest of the project needs to know about an attack."""
+
+    name: str  # registry key, also the first part of `attack_key`
+    label: str  # for tables and drop-downs, e.g. "FMN"
+    needs_eps: bool  # True: fixed-budget attack, run_attack needs eps; False: minimum-norm, eps must be None
+    default_eps: float | None  # suggested budget for CLI / app defaults (None for minimum-norm attacks)
+    description: str
+
+
+ATTACKS: dict[str, AttackSpec] = {
+    "fmn": AttackSpec(
+        "fmn", "FMN", False, None, "Fast Minimum-Norm (L∞), Foolbox LInfFMNAttack, 100 steps: smallest L∞ perturbation"
+    ),
+    "pgd": AttackSpec(
+        "pgd", "PGD", True, DEFAULT_PGD_EPS, "Projected Gradient Descent (L∞), Foolbox LinfPGD, 40 steps, random start"
+    ),
+    "deepfool": AttackSpec(
+        "deepfool", "DeepFool", False, None, "DeepFool (L∞), Foolbox LinfDeepFoolAttack, 50 steps: minimum-norm"
+    ),
+}
+
+
+@dataclass
+class AttackResult:
+    """One attack on N images; all tensors on the input images' device."""
+
+    adversarial: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
+    adv_pred: torch.Tensor  # (N,) int64, the model's prediction on `adversarial`
+    clean_pred: torch.Tensor  # (N,) int64, the model's prediction on the clean images
+    labels: torch.Tensor  # (N,) int64, true labels
+    success: torch.Tensor  # (N,) bool: clean correct AND adversarial misclassified
+    linf: torch.Tensor  # (N,) float32, max |adversarial - image| per image
+    l2: torch.Tensor  # (N,) float32, Euclidean norm of the perturbation per image
+
+
+def _foolbox() -> Any:
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython; no git binary needed
+    import foolbox
+
+    return foolbox
+
+
+def _build_attack(name: str) -> Any:
+    attacks = _foolbox().attacks
+    builders: dict[str, Callable[[], Any]] = {
+        "fmn": lambda: attacks.LInfFMNAttack(),
+        "pgd": lambda: attacks.LinfPGD(),
+        "deepfool": lambda: attacks.LinfDeepFoolAttack(),
+    }
+    return builders[name]()
+
+
+def check_attack(name: str, eps: float | None) -> AttackSpec:
+    """The spec of attack `name` after checking that `eps` fits it (ValueError otherwise)."""
+    if name not in ATTACKS:
+        raise ValueError(f"expected an attack in {sorted(ATTACKS)}, got {name!r}")
+    spec = ATTACKS[name]
+    if spec.needs_eps:
+        if eps is None or not math.isfinite(eps) or not 0 < eps <= 1:
+            raise ValueError(f"expected eps in (0, 1] for {name} (e.g. 8/255 = {DEFAULT_PGD_EPS:.4f}), got {eps!r}")
+    elif eps is not None:
+        raise ValueError(f"expected eps=None for {name} (a minimum-norm attack finds its own budget), got {eps!r}")
+    return spec
+
+
+def attack_key(name: str, eps: float | None = None) -> str:
+    """Stable id of an attack setting: 'fmn', 'deepfool', 'pgd-8' (eps in 1/255 units), 'pgd-0.5'."""
+    spec = check_attack(name, eps)
+    if not spec.needs_eps:
+        return name
+    assert eps is not None
+    return f"{name}-{round(eps * 255, 4):g}"
+
+
+def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return fallback
+
+
+def _check_inputs(images: torch.Tensor, labels: torch.Tensor) -> None:
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"expected float images of shape (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"expected labels of shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError(
+            f"expected images in [0, 1], got values in [{images.min().item():.3g}, {images.max().item():.3g}]"
+        )
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B,)
+    return model(images).argmax(dim=1)
+
+
+def run_attack(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    name: str,
+    eps: float | None = None,
+    seed: int = 0,
+    batch_size: int = 128,
+    progress: Callable[[int, int], None] | None = None,
+) -> AttackResult:
+    """Attack `images` (N, C, H, W) in [0, 1] with true `labels` (N,) using attack `name`.
+
+    The model must be in eval mode and take [0, 1] images. eps: the L∞ budget for pgd (required),
+    None for fmn / deepfool. torch's RNG (CPU and CUDA) is seeded with `seed` once here, so a call
+    on the same images with the same seed and batch_size gives the same adversarials.
+    progress(done, total) is called after every batch.
+    """
+    check_attack(name, eps)
+    _check_inputs(images, labels)
+    if batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
+    if model.training:
+        raise ValueError("expected a model in eval mode (call model.eval()): batch-norm statistics would change")
+    foolbox = _foolbox()
+    out_device = images.device
+    device = _model_device(model, images.device)
+    fmodel = foolbox.PyTorchModel(model, bounds=(0, 1), device=device)  # no preprocessing: it is inside the model
+    attack = _build_attack(name)
+    torch.manual_seed(seed)  # seeds CUDA generators too
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+    total = images.shape[0]
+    adversarial, adv_pred, clean_pred = [], [], []
+    for start in range(0, total, batch_size):
+        x = images[start : start + batch_size].to(device, torch.float32)  # (B, C, H, W)
+        y = labels[start : start + batch_size].to(device, torch.int64)  # (B,)
+        _raw, clipped, _success = attack(fmodel, x, foolbox.criteria.Misclassification(y), epsilons=eps)
+        x_adv = clipped.detach().clamp(0, 1)
+        adversarial.append(x_adv)
+        adv_pred.append(_predict(model, x_adv))
+        clean_pred.append(_predict(model, x))
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+
+    adv = torch.cat(adversarial).to(out_device) if adversarial else images.new_zeros(images.shape, dtype=torch.float32)
+    adv_pred_all = torch.cat(adv_pred).to(out_device) if adv_pred else labels.new_zeros(0, dtype=torch.int64)
+    clean_pred_all = torch.cat(clean_pred).to(out_device) if clean_pred else labels.new_zeros(0, dtype=torch.int64)
+    labels = labels.to(out_device, torch.int64)
+    delta = (adv - images.to(torch.float32)).flatten(1)  # (N, C*H*W)
+    return AttackResult(
+        adversarial=adv,
+        adv_pred=adv_pred_all,
+        clean_pred=clean_pred_all,
+        labels=labels,
+        success=(clean_pred_all == labels) & (adv_pred_all != labels),
+        linf=delta.abs().amax(dim=1) if total else delta.new_zeros(0),
+        l2=delta.norm(dim=1),
+    )
+
+
+def attack_success_rate(result: AttackResult) -> float:
+    """Share of correctly classified images that the attack makes misclassified (nan if none correct)."""
+    correct = result.clean_pred == result.labels
+    n_correct = int(correct.sum())
+    if n_correct == 0:
+        return float("nan")
+    return int(result.success.sum()) / n_correct

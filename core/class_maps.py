@@ -1,0 +1,275 @@
+"""Class-level Fourier maps and the defence that uses them (METHOD §5).
+
+One map per class c, trained on the training split so that filtering by it keeps clean images of
+class c classified as c and *reverts* adversarial images that the attack pushed into c back to
+their true label. At test time the model's own first prediction picks the map, so the defence
+needs no ground truth: ŷ = f(x), prediction = f(x filtered by M_ŷ).
+
+Training all K classes as one batch of K maps is the same arithmetic as one class at a time:
+each class's loss depends only on its own map, the batch loss is the sum of the class losses,
+`SlotAdam` keeps per-class Adam state and step counts, and every class draws its minibatches from
+its own seeded generator, so grouping changes nothing but float rounding (`classes_at_once`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.fourier import apply_fourier_maps
+from core.map_training import SlotAdam, check_images, frozen_eval
+
+
+@dataclass
+class ClassMapConfig:
+    """Hyper-parameters of class-level map training. Defaults: METHOD §5 (the published setting)."""
+
+    lam: float = 0.001  # weight of the L1 penalty λ·Σ|M|, summed over all C·H·W entries of the class map
+    lr: float = 0.01  # Adam learning rate (betas 0.9, 0.999, eps 1e-8)
+    min_steps: int = 500  # the stop test is only tried once the iteration number e exceeds this
+    max_steps: int = 5000  # stop unconditionally once e exceeds this (at most max_steps + 1 iterations)
+    tol: float = 1e-3  # converged when |avg_e - mean(last `window` avg)| < tol
+    window: int = 20  # how many recent avg values (avg_e included) the running mean covers
+    batch_size: int = 128  # images per minibatch, per class and per step (clean and adversarial alike)
+    adversarial_step: bool = True  # False: clean steps only, i.e. plain class-level essential maps
+    seed: int = 0  # seeds the minibatch draws (one generator per class, derived from this)
+
+    def validate(self) -> None:
+        """Raise ValueError on settings the loop cannot honour."""
+        if self.lam < 0:
+            raise ValueError(f"expected lam >= 0, got {self.lam}")
+        if self.lr <= 0:
+            raise ValueError(f"expected lr > 0, got {self.lr}")
+        if self.min_steps < 0 or self.max_steps < self.min_steps:
+            raise ValueError(f"expected 0 <= min_steps <= max_steps, got {self.min_steps} and {self.max_steps}")
+        if self.tol < 0:
+            raise ValueError(f"expected tol >= 0, got {self.tol}")
+        if self.window < 1:
+            raise ValueError(f"expected window >= 1, got {self.window}")
+        if self.batch_size < 1:
+            raise ValueError(f"expected batch_size >= 1, got {self.batch_size}")
+
+
+@dataclass
+class ClassMapResult:
+    """One map per class and how its training ended."""
+
+    maps: torch.Tensor  # (K, C, H, W) float32 in [0, 1], natural FFT order; ones for a class with no data
+    iterations: torch.Tensor  # (K,) int64: iterations run (the e at which the class stopped); 0 = no data
+    final_loss: torch.Tensor  # (K,) float64: the last avg (mean of the last adversarial and clean losses); nan = no data
+
+
+@dataclass
+class DefenceAccuracy:
+    """Accuracy of a set of images without and with the class-map defence."""
+
+    plain: float  # share of images with f(x) == label
+    defended: float  # share with f(x filtered by M_f(x)) == label
+    count: int  # number of images
+
+
+def _class_seeds(seed: int, num_classes: int) -> list[int]:
+    """One generator seed per class, so a class's draws do not depend on which classes train with it."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2**62, (num_classes,), generator=generator).tolist()
+
+
+def _draw(pool: torch.Tensor, generator: torch.Generator, batch_size: int) -> torch.Tensor:
+    """A minibatch of pool indices without replacement; the whole pool when it is no larger."""
+    if pool.numel() <= batch_size:
+        return pool
+    order = torch.randperm(pool.numel(), generator=generator)[:batch_size]
+    return pool[order.to(pool.device)]
+
+
+def train_class_maps(
+    model: nn.Module,
+    clean_images: torch.Tensor,
+    clean_labels: torch.Tensor,
+    adv_images: torch.Tensor | None,
+    adv_labels: torch.Tensor | None,
+    adv_true_labels: torch.Tensor | None,
+    num_classes: int,
+    config: ClassMapConfig | None = None,
+    *,
+    classes_at_once: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClassMapResult:
+    """Train one Fourier map per class (METHOD §5).
+
+    clean_images: (N, C, H, W) in [0, 1] with clean_labels (N,): pass only images the model
+    classifies correctly (the caller selects them; this function does not re-check).
+    adv_images: (M, C, H, W) with adv_labels (M,) = f(x_adv) and adv_true_labels (M,): pass only
+    successful attacks on correctly classified images. M may be 0; with adversarial_step=False the
+    adversarial arguments are ignored (None allowed).
+
+    Iteration e = 1, 2, ... for every class c still training: one Adam step on a minibatch of the
+    adversarial images with adversarial label c (target: their true label), then one Adam step on a
+    minibatch of the clean images of class c (target c); each step's loss is the *mean* CE over its
+    minibatch + λ·Σ|M_c| (the published code uses the default mean-reduced CrossEntropyLoss; a
+    summed CE would make λ = 0.001 irrelevant), and the map is clamped to [0, 1] after each step.
+    (The paper's text names the clean step first; METHOD and the published code do adversarial
+    first, which is followed here.) avg_e = (loss_adv + loss_clean) / 2, each loss from the
+    forward pass before its step; stop when (e > min_steps and |avg_e − mean(last window avg)| <
+    tol) or e > max_steps. A class with no adversarial images trains on clean steps only and
+    avg_e = loss_clean (and symmetrically); a class with neither keeps a map of ones.
+
+    classes_at_once: how many classes train together as one batch of maps (None: all K); the
+    result does not depend on it beyond float rounding. progress(finished classes, K) is called
+    after every iteration.
+    """
+    config = config or ClassMapConfig()
+    config.validate()
+    check_images(clean_images, clean_labels, name="clean_images", label_name="clean_labels")
+    if num_classes < 1:
+        raise ValueError(f"expected num_classes >= 1, got {num_classes}")
+    device = clean_images.device
+    adv_pools: list[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=device)] * num_classes
+    if config.adversarial_step:
+        check_images(adv_images, adv_labels, name="adv_images", label_name="adv_labels")
+        check_images(adv_images, adv_true_labels, name="adv_images", label_name="adv_true_labels")
+        if adv_images.shape[1:] != clean_images.shape[1:]:
+            raise ValueError(
+                f"expected adv_images of image shape {tuple(clean_images.shape[1:])}, got {tuple(adv_images.shape[1:])}"
+            )
+        if adv_images.device != device:
+            raise ValueError(f"expected adv_images on {device}, got {adv_images.device}")
+        adv_pools = [torch.nonzero(adv_labels == c).flatten() for c in range(num_classes)]
+    for name, labels in (("clean_labels", clean_labels), ("adv_labels", adv_labels if config.adversarial_step else None)):
+        if labels is not None and labels.numel() and labels.max() >= num_classes:
+            raise ValueError(f"expected {name} < num_classes = {num_classes}, got {labels.max().item()}")
+    if classes_at_once is not None and classes_at_once < 1:
+        raise ValueError(f"expected classes_at_once >= 1 or None, got {classes_at_once}")
+
+    clean_pools = [torch.nonzero(clean_labels == c).flatten() for c in range(num_classes)]
+    generators = [torch.Generator().manual_seed(s) for s in _class_seeds(config.seed, num_classes)]
+    maps_out = torch.ones((num_classes, *clean_images.shape[1:]), dtype=torch.float32, device=device)
+    iterations_out = torch.zeros(num_classes, dtype=torch.int64)
+    loss_out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
+    trainable = [c for c in range(num_classes) if clean_pools[c].numel() or adv_pools[c].numel()]
+    group_size = classes_at_once or max(1, len(trainable))
+    finished = num_classes - len(trainable)
+
+    with frozen_eval(model):
+        for start in range(0, len(trainable), group_size):
+            group = trainable[start : start + group_size]
+            maps = torch.ones((len(group), *clean_images.shape[1:]), dtype=clean_images.dtype, device=device)
+            adam = SlotAdam(maps, lr=config.lr)
+            histories = [deque(maxlen=config.window) for _ in group]
+            active = list(range(len(group)))  # positions in `group` still training
+            e = 0
+            while active:
+                e += 1
+                adv_parts = [(p, _draw(adv_pools[group[p]], generators[group[p]], config.batch_size)) for p in active]
+                adv_losses = _step(model, maps, adam, adv_images, adv_true_labels, adv_parts, config.lam)
+                clean_parts = [
+                    (p, _draw(clean_pools[group[p]], generators[group[p]], config.batch_size)) for p in active
+                ]
+                clean_losses = _step(model, maps, adam, clean_images, clean_labels, clean_parts, config.lam)
+                still = []
+                for p in active:
+                    parts = [losses[p] for losses in (adv_losses, clean_losses) if p in losses]
+                    avg = sum(parts) / len(parts)
+                    history = histories[p]
+                    history.append(avg)
+                    converged = e > config.min_steps and abs(avg - sum(history) / len(history)) < config.tol
+                    if converged or e > config.max_steps:
+                        maps_out[group[p]] = maps[p].float()
+                        iterations_out[group[p]] = e
+                        loss_out[group[p]] = avg
+                        finished += 1
+                    else:
+                        still.append(p)
+                active = still
+                if progress is not None:
+                    progress(finished, num_classes)
+    return ClassMapResult(maps_out, iterations_out, loss_out)
+
+
+def _step(
+    model: nn.Module,
+    maps: torch.Tensor,
+    adam: SlotAdam,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    parts: list[tuple[int, torch.Tensor]],
+    lam: float,
+) -> dict[int, float]:
+    """One Adam step for every map position p in `parts` on its minibatch `rows`; returns {p: loss}.
+
+    maps: (G, C, H, W) updated in place (only the positions in parts). Each class's loss is the mean
+    CE over its own rows + λ·Σ|M_p|; the step's objective is their sum, so each map gets its own gradient.
+    """
+    parts = [(p, rows) for p, rows in parts if rows.numel()]
+    if not parts:
+        return {}
+    device = maps.device
+    positions = torch.tensor([p for p, _ in parts], device=device)  # (P,)
+    rows = torch.cat([r for _, r in parts])  # (R,)
+    owner = torch.cat([torch.full((r.numel(),), i, device=device) for i, (_, r) in enumerate(parts)])  # (R,) in 0..P-1
+    counts = torch.tensor([r.numel() for _, r in parts], device=device, dtype=maps.dtype)  # (P,)
+
+    leaf = maps.detach().requires_grad_(True)
+    own_maps = leaf[positions]  # (P, C, H, W)
+    logits = model(apply_fourier_maps(images[rows], own_maps[owner]))  # (R, K)
+    ce = F.cross_entropy(logits, targets[rows], reduction="none")  # (R,)
+    ce_mean = torch.zeros(len(parts), dtype=ce.dtype, device=device).index_add_(0, owner, ce) / counts  # (P,)
+    losses = ce_mean + lam * own_maps.abs().sum(dim=(1, 2, 3))  # (P,)
+    (grad,) = torch.autograd.grad(losses.sum(), leaf)
+    with torch.no_grad():
+        adam.step(maps, grad, rows=positions)
+        maps.clamp_(0, 1)
+    return dict(zip([p for p, _ in parts], losses.detach().tolist(), strict=True))
+
+
+def _check_class_maps(images: torch.Tensor, class_maps: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
+        raise ValueError(f"expected images as a float tensor (N, C, H, W), got {getattr(images, 'shape', type(images))}")
+    if class_maps.dim() != 4 or class_maps.shape[1:] != images.shape[1:]:
+        raise ValueError(f"expected class_maps of shape (K, {', '.join(map(str, images.shape[1:]))}), got {tuple(class_maps.shape)}")
+    if class_maps.device != images.device:
+        raise ValueError(f"expected class_maps on the images' device {images.device}, got {class_maps.device}")
+
+
+@torch.no_grad()
+def defended_predict(
+    model: nn.Module, images: torch.Tensor, class_maps: torch.Tensor, *, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The defence: ŷ = f(x), then f(x filtered by the map of ŷ). Uses no ground truth.
+
+    images: (N, C, H, W) in [0, 1]; class_maps: (K, C, H, W) natural FFT order, K = the model's classes.
+    Returns (first_pred (N,), defended_pred (N,)) int64 on the images' device.
+    """
+    _check_class_maps(images, class_maps)
+    if batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
+    first, defended = [], []
+    with frozen_eval(model):
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size]  # (B, C, H, W)
+            pred = model(x).argmax(dim=1)  # (B,)
+            if pred.max() >= class_maps.shape[0]:
+                raise ValueError(f"expected a map for every class the model predicts, got {class_maps.shape[0]} maps")
+            first.append(pred)
+            defended.append(model(apply_fourier_maps(x, class_maps[pred].to(x.dtype))).argmax(dim=1))
+    empty = torch.zeros(0, dtype=torch.int64, device=images.device)
+    return (torch.cat(first) if first else empty), (torch.cat(defended) if defended else empty)
+
+
+def defence_accuracy(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, class_maps: torch.Tensor, *, batch_size: int = 256
+) -> DefenceAccuracy:
+    """Accuracy of `images` (N, C, H, W) against `labels` (N,), without and with the defence."""
+    check_images(images, labels, label_name="labels")
+    first, defended = defended_predict(model, images, class_maps, batch_size=batch_size)
+    count = images.shape[0]
+    if count == 0:
+        return DefenceAccuracy(float("nan"), float("nan"), 0)
+    return DefenceAccuracy(
+        (first == labels).double().mean().item(), (defended == labels).double().mean().item(), count
+    )

@@ -1,0 +1,273 @@
+"""Per-image Fourier map training (METHOD §2), batched, with per-image stopping and refill.
+
+One learnable map M per image (same shape as the image, natural FFT order, initialised to ones,
+clamped to [0, 1] after every step) is trained so that the frozen classifier still predicts the
+target on x_F = Re(IFFT2(M ⊙ FFT2(x))) while the L1 penalty λ·Σ|M| makes the map sparse.
+
+Why batched: the batch loss is the *sum* of the per-image losses, so each map's gradient is its
+single-image gradient, and Adam acts element-wise; with a per-slot step count (below) every map
+follows the trajectory of one-at-a-time training, up to float rounding of batched convolutions.
+A converged image leaves the batch and the next waiting image takes its slot, so the batch stays
+full until the queue is empty (then it shrinks).
+
+torch.optim.Adam keeps one step counter per parameter tensor, which would give a refilled slot
+the bias correction of a map that started long ago; `SlotAdam` keeps one counter per slot.
+
+Deterministic: nothing is random. On CPU two runs give identical maps; on CUDA the same holds
+unless cuDNN picks non-deterministic kernels (use `torch.use_deterministic_algorithms` to forbid).
+Everything lives on the images' device.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.fourier import apply_fourier_maps
+
+
+@dataclass
+class MapTrainConfig:
+    """Hyper-parameters of per-image map training. Defaults: the published CIFAR-10 setting."""
+
+    lam: float = 0.5  # weight of the L1 penalty λ·Σ|M|, summed over all C·H·W entries (not a mean)
+    lr: float = 0.01  # Adam learning rate (betas 0.9, 0.999, eps 1e-8: torch defaults)
+    min_steps: int = 500  # the stop test is only tried once the step number t exceeds this
+    max_steps: int = 5000  # stop unconditionally once t exceeds this (so at most max_steps + 1 steps)
+    tol: float = 1e-5  # converged when |loss_t - mean(last `window` losses)| < tol
+    window: int = 20  # how many recent losses (loss_t included) the running mean covers
+
+    def validate(self) -> None:
+        """Raise ValueError on settings the loop cannot honour."""
+        if self.lam < 0:
+            raise ValueError(f"expected lam >= 0, got {self.lam}")
+        if self.lr <= 0:
+            raise ValueError(f"expected lr > 0, got {self.lr}")
+        if self.min_steps < 0 or self.max_steps < self.min_steps:
+            raise ValueError(f"expected 0 <= min_steps <= max_steps, got {self.min_steps} and {self.max_steps}")
+        if self.tol < 0:
+            raise ValueError(f"expected tol >= 0, got {self.tol}")
+        if self.window < 1:
+            raise ValueError(f"expected window >= 1, got {self.window}")
+
+
+@dataclass
+class MapResult:
+    """Maps and per-image outcome of `train_maps`, in the order of the input images."""
+
+    maps: torch.Tensor  # (N, C, H, W) float32 in [0, 1], natural FFT order (the cache stores them shifted)
+    steps: torch.Tensor  # (N,) int64: Adam steps taken (= the step number t at which the image stopped)
+    final_loss: torch.Tensor  # (N,) float64: loss_t of the last step (CE + λ·Σ|M|)
+    kept: torch.Tensor  # (N,) bool: the last forward pass predicted the target (else: failed image)
+    final_pred: torch.Tensor  # (N,) int64: that last forward pass's prediction
+
+
+class SlotAdam:
+    """Adam acting element-wise on a batch of parameter slots, with one step count per slot.
+
+    Same arithmetic as torch.optim.Adam's single-tensor path (no weight decay, no amsgrad):
+    m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²; p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + ε),
+    but t is counted per slot (dim 0), so slots that started at different times each get their own
+    bias correction. `reset` starts a slot afresh (new image in that slot).
+    """
+
+    def __init__(
+        self, params: torch.Tensor, *, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
+        self.lr, self.beta1, self.beta2, self.eps = lr, betas[0], betas[1], eps
+        self.exp_avg = torch.zeros_like(params)  # (S, ...) first moment
+        self.exp_avg_sq = torch.zeros_like(params)  # (S, ...) second moment
+        self.steps = torch.zeros(params.shape[0], dtype=torch.int64, device=params.device)  # (S,)
+
+    @torch.no_grad()
+    def step(self, params: torch.Tensor, grads: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """Update `params` (S, ...) in place from `grads`; only the slots `rows` (int64 index) if given."""
+        if rows is None:
+            self._update(params, grads, self.exp_avg, self.exp_avg_sq, self.steps)
+            return
+        p, m, v, t = params[rows], self.exp_avg[rows], self.exp_avg_sq[rows], self.steps[rows]
+        self._update(p, grads[rows], m, v, t)
+        params[rows], self.exp_avg[rows], self.exp_avg_sq[rows], self.steps[rows] = p, m, v, t
+
+    def _update(
+        self, p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t: torch.Tensor
+    ) -> None:
+        t += 1
+        shape = (-1,) + (1,) * (p.dim() - 1)  # broadcast per-slot scalars over the slot's entries
+        # bias corrections in float64, like torch's Python-float scalars, then cast to the parameter dtype
+        t64 = t.to(torch.float64)
+        step_size = (self.lr / (1 - self.beta1**t64)).to(p.dtype).view(shape)  # (S, 1, ...)
+        bc2_sqrt = torch.sqrt(1 - self.beta2**t64).to(p.dtype).view(shape)  # (S, 1, ...)
+        m.lerp_(g, 1 - self.beta1)
+        v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+        denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+        p.sub_(step_size * m / denom)
+
+    @torch.no_grad()
+    def reset(self, slots: torch.Tensor) -> None:
+        """Zero the moments and the step count of `slots` (int64 index)."""
+        self.exp_avg[slots] = 0
+        self.exp_avg_sq[slots] = 0
+        self.steps[slots] = 0
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Drop all slots but `rows` (int64 index), in that order: the batch shrank."""
+        self.exp_avg, self.exp_avg_sq, self.steps = self.exp_avg[rows], self.exp_avg_sq[rows], self.steps[rows]
+
+
+@contextmanager
+def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
+    """Model in eval mode with no parameter requiring grad (so no weight gradient is ever built);
+    the caller's train/eval mode and requires_grad flags are restored on exit."""
+    was_training = model.training
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    model.eval()
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+        model.train(was_training)
+
+
+def check_images(images: torch.Tensor, labels: torch.Tensor, *, name: str = "images", label_name: str = "targets") -> None:
+    """ValueError unless images is float (N, C, H, W) in [0, 1] and labels int64 (N,) >= 0 on the same device."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"expected {name} as a float tensor (N, C, H, W), got {shape}")
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.dtype != torch.int64:
+        shape = (tuple(labels.shape), labels.dtype) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"expected {label_name} as an int64 tensor (N,), got {shape}")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"expected one {label_name[:-1]} per image ({images.shape[0]}), got {labels.shape[0]}")
+    if labels.device != images.device:
+        raise ValueError(f"expected {label_name} on the {name}' device {images.device}, got {labels.device}")
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"expected {name} in [0, 1], got values in [{images.min():.3g}, {images.max():.3g}]")
+    if labels.numel() and labels.min() < 0:
+        raise ValueError(f"expected non-negative {label_name}, got {labels.min().item()}")
+
+
+def train_maps(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    config: MapTrainConfig | None = None,
+    *,
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> MapResult:
+    """Train one Fourier map per image so that `model` keeps predicting `targets` (METHOD §2).
+
+    images: (N, C, H, W) float in [0, 1]; targets: (N,) int64 (true labels for essential maps,
+    adversarial labels for adversarial ones; selecting which images to pass is the caller's job).
+    The model is used frozen in eval mode; only the maps require grad.
+
+    Step loop, read from the published code (compute the loss, take the Adam step, then test):
+    at step t = 1, 2, ... the forward pass on the current map gives loss_t = CE(f(x_F), target)
+    + λ·Σ|M|; Adam steps and the map is clamped to [0, 1]; loss_t is appended to the image's
+    list L; the image stops when (t > min_steps and |loss_t − mean(L[-window:])| < tol) or
+    t > max_steps. So t counts the Adam steps taken: at least min_steps + 1, at most max_steps + 1.
+    The stored map is the one after the last step; `kept` says whether the last forward pass
+    (the one that gave loss_t, before that last step) predicted the target.
+
+    batch_size: slots trained together; a finished image's slot is refilled from the queue.
+    progress(finished, total) is called whenever images finish.
+    """
+    config = config or MapTrainConfig()
+    config.validate()
+    check_images(images, targets)
+    if batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
+    total, device = images.shape[0], images.device
+
+    maps_out = torch.ones(images.shape, dtype=torch.float32, device=device)  # (N, C, H, W)
+    steps_out = torch.zeros(total, dtype=torch.int64)
+    loss_out = torch.zeros(total, dtype=torch.float64)
+    kept_out = torch.zeros(total, dtype=torch.bool)
+    pred_out = torch.zeros(total, dtype=torch.int64)
+    if total == 0:
+        return MapResult(maps_out, steps_out, loss_out, kept_out, pred_out)
+
+    # slot state: which image each slot holds, its step number and its recent losses
+    slot_image = list(range(min(batch_size, total)))
+    next_image = len(slot_image)
+    slot_t = [0] * len(slot_image)
+    slot_losses = [deque(maxlen=config.window) for _ in slot_image]
+    index = torch.tensor(slot_image, device=device)
+    batch_images = images[index].float()  # (S, C, H, W)
+    batch_targets = targets[index]  # (S,)
+    maps = torch.ones_like(batch_images)  # (S, C, H, W), natural FFT order
+    adam = SlotAdam(maps, lr=config.lr)
+    finished = 0
+
+    with frozen_eval(model):
+        while slot_image:
+            leaf = maps.detach().requires_grad_(True)
+            logits = model(apply_fourier_maps(batch_images, leaf))  # (S, K)
+            per_image = F.cross_entropy(logits, batch_targets, reduction="none") + config.lam * leaf.abs().sum(
+                dim=(1, 2, 3)
+            )  # (S,)
+            # the sum keeps each map's gradient equal to its one-image gradient
+            (grad,) = torch.autograd.grad(per_image.sum(), leaf)
+            with torch.no_grad():
+                adam.step(maps, grad)
+                maps.clamp_(0, 1)
+            losses = per_image.detach().tolist()  # one host sync per step
+
+            done = []
+            for slot, loss in enumerate(losses):
+                slot_t[slot] += 1
+                history = slot_losses[slot]
+                history.append(loss)
+                t = slot_t[slot]
+                if (t > config.min_steps and abs(loss - sum(history) / len(history)) < config.tol) or t > config.max_steps:
+                    done.append(slot)
+            if not done:
+                continue
+
+            done_idx = torch.tensor(done, device=device)
+            preds = logits.detach()[done_idx].argmax(dim=1).cpu()  # (D,)
+            image_idx = torch.tensor([slot_image[s] for s in done])
+            maps_out[image_idx.to(device)] = maps[done_idx]
+            steps_out[image_idx] = torch.tensor([slot_t[s] for s in done])
+            loss_out[image_idx] = torch.tensor([losses[s] for s in done], dtype=torch.float64)
+            pred_out[image_idx] = preds
+            kept_out[image_idx] = preds == batch_targets[done_idx].cpu()
+            finished += len(done)
+
+            refill = done[: total - next_image]  # slots that get a waiting image
+            drop = done[len(refill) :]  # slots left empty: the queue is exhausted
+            if refill:
+                refill_idx = torch.tensor(refill, device=device)
+                new_images = torch.arange(next_image, next_image + len(refill), device=device)
+                next_image += len(refill)
+                with torch.no_grad():
+                    batch_images[refill_idx] = images[new_images].float()
+                    batch_targets[refill_idx] = targets[new_images]
+                    maps[refill_idx] = 1
+                adam.reset(refill_idx)
+                for s, image in zip(refill, new_images.tolist(), strict=True):
+                    slot_image[s], slot_t[s] = image, 0
+                    slot_losses[s].clear()
+            if drop:
+                dropped = set(drop)
+                rows = [s for s in range(len(slot_image)) if s not in dropped]
+                rows_idx = torch.tensor(rows, dtype=torch.int64, device=device)
+                batch_images, batch_targets, maps = batch_images[rows_idx], batch_targets[rows_idx], maps[rows_idx]
+                adam.keep(rows_idx)
+                slot_image = [slot_image[s] for s in rows]
+                slot_t = [slot_t[s] for s in rows]
+                slot_losses = [slot_losses[s] for s in rows]
+            if progress is not None:
+                progress(finished, total)
+
+    return MapResult(maps_out, steps_out, loss_out, kept_out, pred_out)

@@ -1,0 +1,122 @@
+"""All correlation metrics of METHOD §4 for one pair of map sets, as a JSON-friendly dict.
+
+`correlate(essential, adversarial)` takes paired rows (row i of both sets = the same image) as
+(N, D) or (N, C, H, W) numpy arrays or tensors, pools maps larger than 32×32 to 32×32, flattens
+them, and returns cosine mean ± std, SVCCA, IdCor with its permutation p-value, and optionally
+the re-paired baseline. Computation runs in float64 on the input tensors' device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.metrics.cosine import cosine_similarities, cosine_summary
+from core.metrics.idcor import idcor
+from core.metrics.pooling import POOL_MODES, flatten_rows, pool_maps
+from core.metrics.repairing import repaired_cosine, repaired_svcca
+from core.metrics.svcca import svcca_details
+
+MIN_ROWS = 3  # TwoNN needs two neighbours per point
+
+
+def _as_tensor(x: object, name: str) -> Tensor:
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"expected {name} to hold real numbers, got dtype {x.dtype}")
+        return torch.from_numpy(x.astype(np.float64))  # a native-order float64 copy
+    if isinstance(x, Tensor):
+        if x.is_complex():
+            raise ValueError(f"expected {name} to hold real numbers, got dtype {x.dtype}")
+        return x.double()
+    raise ValueError(f"expected {name} to be a numpy array or torch tensor, got {type(x).__name__}")
+
+
+def _check_inputs(a: Tensor, b: Tensor) -> None:
+    for name, x in (("a", a), ("b", b)):
+        if x.ndim not in (2, 4):
+            raise ValueError(f"expected {name} of shape (N, D) or (N, C, H, W), got shape {tuple(x.shape)}")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"expected the same number of paired rows, got {a.shape[0]} (a) and {b.shape[0]} (b)")
+    if a.shape[0] < MIN_ROWS:
+        raise ValueError(f"expected at least {MIN_ROWS} paired rows, got {a.shape[0]}")
+    if a.shape != b.shape:
+        raise ValueError(f"expected a and b of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    for name, x in (("a", a), ("b", b)):
+        bad = int((~torch.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"expected finite values in {name}, got {bad} NaN/inf entries")
+
+
+def _json_float(value: float) -> float | None:
+    """NaN/inf are not JSON: they become None (null)."""
+    return float(value) if math.isfinite(value) else None
+
+
+def correlate(
+    a: np.ndarray | Tensor,
+    b: np.ndarray | Tensor,
+    permutations: int = 100,
+    pool: str = "avg",
+    pool_size: int = 32,
+    seed: int = 0,
+    repairings: int = 0,
+) -> dict:
+    """Cosine, SVCCA and IdCor between paired map sets a and b ((N, D) or (N, C, H, W), same shape).
+
+    pool: "avg" | "max", applied only to (N, C, H, W) maps larger than pool_size×pool_size; the
+    result's "pool" says what was applied ("none" when nothing was). repairings > 0 adds the
+    re-paired baseline (cosine and SVCCA of a[i] vs b[j], j != i). NaN results are None.
+    """
+    if pool not in POOL_MODES:
+        raise ValueError(f"expected pool in {list(POOL_MODES)}, got {pool!r}")
+    if pool_size < 1:
+        raise ValueError(f"expected pool_size >= 1, got {pool_size}")
+    if permutations < 0 or repairings < 0:
+        raise ValueError(f"expected permutations >= 0 and repairings >= 0, got {permutations} and {repairings}")
+    a, b = _as_tensor(a, "a"), _as_tensor(b, "b")
+    _check_inputs(a, b)
+    b = b.to(a.device)
+    pooled = a.ndim == 4 and max(a.shape[-2:]) > pool_size
+    if pooled:
+        a, b = pool_maps(a, pool_size, pool), pool_maps(b, pool_size, pool)  # (N, C, pool_size, pool_size)
+    a, b = flatten_rows(a), flatten_rows(b)  # (N, D)
+
+    cosines = cosine_similarities(a, b)  # (N,)
+    cosine_mean, cosine_std = cosine_summary(cosines)
+    sv = svcca_details(a, b)
+    ic = idcor(a, b, permutations=permutations, seed=seed)
+    result = {
+        "n": int(a.shape[0]),
+        "dim": int(a.shape[1]),
+        "cosine_mean": cosine_mean,
+        "cosine_std": cosine_std,
+        "cosine_values": cosines.tolist(),
+        "svcca": _json_float(sv.svcca),
+        "svcca_k_a": sv.k1,
+        "svcca_k_b": sv.k2,
+        "idcor": _json_float(ic.idcor),
+        "p_value": ic.p_value,
+        "id_a": ic.id_x,
+        "id_b": ic.id_y,
+        "id_joint": ic.id_joint,
+        "null_ids": ic.shuffled_ids.tolist(),
+        "permutations": permutations,
+        "seed": seed,
+        "pool": pool if pooled else "none",
+        "pool_size": pool_size if pooled else None,
+    }
+    if repairings > 0:
+        rc = repaired_cosine(a, b, repairings=repairings, seed=seed)
+        rs = repaired_svcca(a, b, repairings=repairings, seed=seed)
+        result.update(
+            repairings=repairings,
+            repaired_cosine_mean=rc["mean"],
+            repaired_cosine_std=rc["std"],
+            repaired_svcca_mean=_json_float(rs["mean"]),
+            repaired_svcca_std=_json_float(rs["std"]),
+        )
+    return result

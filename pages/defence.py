@@ -1,0 +1,137 @@
+"""Defence: class-level maps, the live defence on one image, and the Table IV matrix beside the paper's."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from experiments.reader import Experiment
+from ui import figures
+from ui.downloads import csv_bytes, npy_bytes
+from ui.loaders import defence_views, experiment_model
+from ui.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS, attack_label
+from ui.picker import require_experiment
+from ui.views import caption, chart, html_download
+
+
+def _label(key: str) -> str:
+    return {"none": "no map", "clean": "clean"}.get(key, attack_label(key))
+
+
+def defence_ui(experiment: Experiment) -> dict:
+    """Widgets -> {"maps": class-map key, "image": index, "attack": attack key or None}; maps None if absent."""
+    keys = experiment.class_map_keys()
+    if not keys:
+        return {"maps": None, "image": None, "attack": None}
+    maps = st.selectbox("Class-level maps trained against", keys, format_func=attack_label, key="defence_maps")
+    return {"maps": maps}
+
+
+def live_ui(experiment: Experiment) -> dict:
+    """Widgets of the live defence -> {"image": index, "attack": key or None}."""
+    classes, labels = experiment.classes, experiment.labels()
+    cols = st.columns(2)
+    index = cols[0].selectbox("Image", list(range(experiment.n)), key="defence_image",
+                              format_func=lambda i: f"#{i} {classes[labels[i]]}")
+    keys = experiment.attack_keys
+    attack = cols[1].selectbox("Attack on the image", keys, format_func=attack_label, key="defence_attack") if keys else None
+    return {"image": int(index), "attack": attack}
+
+
+def render_class_maps(experiment: Experiment, maps_key: str) -> None:
+    class_maps = experiment.class_maps(maps_key)
+    fig = figures.class_maps_grid_figure(class_maps, experiment.classes,
+                                         f"Class-level maps trained against {attack_label(maps_key)}")
+    chart(fig, key="defence_grid", filename=f"class_maps_{maps_key}")
+    stage = experiment.stage(f"class-maps-{maps_key}")
+    caption("One map per class, trained on the training split to keep clean images of the class correct *and* to "
+            "bring adversarial images that the attack pushed into the class back to their true label (METHOD §5)."
+            + (f" Mean {stage['mean_iterations']:.0f} iterations." if stage.get("mean_iterations") else ""))
+    st.download_button("Class maps (.npy, K×3×H×W, centred)", data=lambda: npy_bytes(class_maps),
+                       file_name=f"{experiment.id}_class_maps_{maps_key}.npy", key="defence_grid_npy")
+
+
+def render_live(experiment: Experiment, maps_key: str, params: dict) -> None:
+    model, note = experiment_model(experiment)
+    if model is None:
+        st.warning(f"The live defence needs the model: {note}")
+        return
+    classes = experiment.classes
+    views = defence_views(experiment, params["image"], params["attack"], maps_key, model)
+    truth = classes[int(experiment.labels()[params["image"]])]
+    st.markdown(f"True class: **{truth}** (the defence does not use it)")
+    cases = [("Clean image", views["clean"], views["clean_defence"])]
+    if "adversarial" in views:
+        cases.append((f"Adversarial image ({attack_label(params['attack'])})", views["adversarial"],
+                      views["adversarial_defence"]))
+    for name, image, result in cases:
+        st.markdown(f"#### {name}")
+        cols = st.columns(4)
+        slug = "clean" if name.startswith("Clean") else "adversarial"
+        with cols[0]:
+            chart(figures.image_figure(image, name), key=f"defence_{slug}_image")
+        with cols[1]:
+            chart(figures.top_k_figure(result["first_probs"], classes, "1. Without a map", true_label=classes.index(truth)),
+                  key=f"defence_{slug}_first")
+            st.markdown(f"First prediction: **{classes[result['first_pred']]}**")
+        with cols[2]:
+            chart(figures.map_rgb_figure(result["map"], f"2. Map of class “{classes[result['first_pred']]}”", height=300),
+                  key=f"defence_{slug}_map")
+        with cols[3]:
+            chart(figures.top_k_figure(result["defended_probs"], classes, "3. Defended (filtered by that map)",
+                                       true_label=classes.index(truth)), key=f"defence_{slug}_defended")
+            verdict = "correct" if classes[result["defended_pred"]] == truth else "wrong"
+            st.markdown(f"Defended prediction: **{classes[result['defended_pred']]}** ({verdict})")
+    caption("The defence at test time: (1) the model predicts; (2) that prediction picks one class-level map; "
+            "(3) the image filtered by that map is classified again. On an adversarial image the first prediction "
+            "is the attacker's class, whose map was trained to undo such attacks.")
+
+
+def table_matrix(table: dict) -> tuple[np.ndarray, list[str], list[str]]:
+    rows, columns = table["rows"], table["columns"]
+    matrix = np.array([[table["accuracy"].get(r, {}).get(c, np.nan) for c in columns] for r in rows], dtype=float)
+    return matrix, rows, columns
+
+
+def render_table(experiment: Experiment) -> None:
+    st.subheader("Table IV: accuracy with class-level maps")
+    table = experiment.defence_table()
+    if table is None:
+        st.info("This experiment has no defence table (it needs class-level maps: build with a train split).")
+        return
+    matrix, rows, columns = table_matrix(table)
+    cols = st.columns(2)
+    with cols[0]:
+        fig = figures.accuracy_heatmap_figure(matrix, [_label(r) for r in rows], [_label(c) for c in columns],
+                                              f"This experiment (N = {table['n']} test images)")
+        chart(fig, key="defence_table_ours", filename="table4")
+        html_download(fig, key="defence_table_html", filename="table4.html")
+    with cols[1]:
+        paper = np.array([[TABLE_IV[r][c] for c in TABLE_IV_COLUMNS] for r in TABLE_IV_ROWS])
+        chart(figures.accuracy_heatmap_figure(paper, [_label(r) for r in TABLE_IV_ROWS],
+                                              [_label(c) for c in TABLE_IV_COLUMNS], "Paper (CIFAR-10, ResNet-20)"),
+              key="defence_table_paper", filename="table4_paper")
+    caption("Rows: the test images as they are and attacked; columns: no map, or class-level maps trained "
+            "against each attack, each image's map picked by the model's own first prediction. Cells: accuracy "
+            "against the true labels.")
+    published = table.get("clean_true_label_map") or {}
+    if published:
+        st.markdown("**Published evaluation variant** (clean images filtered by the map of their *true* label, "
+                    "which a real defence cannot know): " +
+                    ", ".join(f"{_label(k)} maps {v:.2f}" for k, v in published.items()))
+    records = [{"test data": _label(r), **{_label(c): table["accuracy"][r].get(c) for c in columns}} for r in rows]
+    st.download_button("Table IV (CSV)", data=csv_bytes(records), file_name=f"{experiment.id}_table4.csv",
+                       mime="text/csv", key="defence_table_csv")
+
+
+st.title("Defence with class-level maps")
+current = require_experiment()
+params = defence_ui(current)
+if params["maps"] is None:
+    st.info("This experiment has no class-level maps. They are trained on a training split: build with "
+            "`python -m precompute run --preset demo` (it includes them) or pass `--train-data`.")
+else:
+    render_class_maps(current, params["maps"])
+    st.subheader("Live: defend one image")
+    render_live(current, params["maps"], live_ui(current))
+render_table(current)

@@ -1,0 +1,107 @@
+"""Explore: one image of the experiment, its attack, its essential and adversarial maps, side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
+from experiments.reader import Experiment
+from ui.loaders import cached_image_views, experiment_model, thumbnails
+from ui.paper_numbers import attack_label, eps_of
+from ui.picker import require_experiment
+from ui.roots import manifest_stamp
+from ui.state import set_value
+from ui.views import render_pair_views
+
+GALLERY = 16  # thumbnails per gallery page
+ALL = "all classes"
+
+
+def attack_choice(keys: list[str], key_prefix: str) -> str | None:
+    """Attack, then ε for PGD (from what the cache holds) -> an attack key, or None if there is none."""
+    if not keys:
+        return None
+    bases = list(dict.fromkeys(k.partition("-")[0] for k in keys))
+    names = {"fmn": "FMN", "pgd": "PGD", "deepfool": "DeepFool"}
+    cols = st.columns(2)
+    base = cols[0].selectbox("Attack", bases, format_func=lambda b: names.get(b, b), key=f"{key_prefix}_attack")
+    if base != "pgd":
+        return base
+    pgd = [k for k in keys if k.startswith("pgd-")]
+    return cols[1].selectbox("PGD budget ε", pgd, format_func=lambda k: f"ε = {eps_of(k):g}/255",
+                             key=f"{key_prefix}_eps")
+
+
+def image_labels(experiment: Experiment, attack_key: str | None) -> dict[int, str]:
+    """Picker label per image: index, true class, prediction, and whether it has both maps."""
+    labels, pred, classes = experiment.labels(), experiment.pred(), experiment.classes
+    has = np.zeros(experiment.n, bool)
+    if ESSENTIAL in experiment.map_set_names():
+        has = np.asarray(experiment.map_set(ESSENTIAL)["status"]) == STATUS_KEPT
+        if attack_key and adversarial_set(attack_key) in experiment.map_set_names():
+            has &= np.asarray(experiment.map_set(adversarial_set(attack_key))["status"]) == STATUS_KEPT
+    out = {}
+    for i in range(experiment.n):
+        verdict = "✓" if pred[i] == labels[i] else f"→ {classes[pred[i]]}"
+        out[i] = f"#{i} {classes[labels[i]]} {verdict}{' · both maps' if has[i] else ''}"
+    return out
+
+
+def gallery(experiment: Experiment, indices: list[int]) -> None:
+    """Thumbnails of up to GALLERY images; clicking one's button picks it."""
+    if len(indices) > GALLERY:
+        pages = (len(indices) + GALLERY - 1) // GALLERY
+        page = st.number_input(f"Gallery page (of {pages})", 1, pages, 1, key="explore_gallery_page")
+        indices = indices[(page - 1) * GALLERY: page * GALLERY]
+    pictures = thumbnails(experiment.path, manifest_stamp(experiment.path), tuple(indices))
+    per_row = 8
+    for start in range(0, len(indices), per_row):
+        cols = st.columns(per_row)
+        for col, index, picture in zip(cols, indices[start:start + per_row], pictures[start:start + per_row], strict=False):
+            col.image(picture, width="stretch")
+            col.button(f"#{index}", key=f"explore_thumb_{index}", on_click=set_value, args=("explore_image", index),
+                       width="stretch")
+
+
+def explore_ui(experiment: Experiment) -> dict:
+    """Widgets of Explore -> {"attack": key or None, "index": int}."""
+    attack = attack_choice(experiment.attack_keys, "explore")
+    labels = experiment.labels()
+    classes = experiment.classes
+    counts = np.bincount(labels, minlength=len(classes))
+    cls = st.selectbox("Class", [ALL, *classes], key="explore_class",
+                       format_func=lambda c: c if c == ALL else f"{c} ({counts[classes.index(c)]} images)")
+    indices = list(range(experiment.n)) if cls == ALL else [int(i) for i in np.flatnonzero(labels == classes.index(cls))]
+    if not indices:
+        st.info(f"No image of class {cls} in this experiment.")
+        return {"attack": attack, "index": None}
+    if st.session_state.get("explore_image") not in indices:
+        st.session_state["explore_image"] = indices[0]
+    with st.expander("Gallery: click a number to pick that image", expanded=True):
+        gallery(experiment, indices)
+    names = image_labels(experiment, attack)
+    index = st.selectbox("Image", indices, format_func=names.get, key="explore_image")
+    return {"attack": attack, "index": int(index)}
+
+
+def render_explore(experiment: Experiment, params: dict) -> None:
+    if params["index"] is None:
+        return
+    index, attack = params["index"], params["attack"]
+    model, note = experiment_model(experiment)
+    if model is None:
+        st.warning(f"Predictions on filtered images are not available: {note}")
+    views = cached_image_views(experiment, index, attack, model)
+    classes = experiment.classes
+    pred = int(np.argmax(views["clean_probs"]))
+    st.markdown(f"### Image #{index} · `{views['id']}` · true class **{classes[views['label']]}** · "
+                f"model says **{classes[pred]}**" + (f" · attack: **{attack_label(attack)}**" if attack else ""))
+    render_pair_views(views, classes, "explore", file_stem=f"{experiment.id}_image{index}_{attack or 'clean'}")
+
+
+st.title("Explore one image")
+st.caption("Pick an image and an attack; every view below is read from the experiment's cache, except the "
+           "predictions on filtered images, which the model computes on the spot.")
+current = require_experiment()
+render_explore(current, explore_ui(current))

@@ -1,0 +1,137 @@
+"""Lab: upload or pick an image, choose λ, steps and an attack, and train its two maps live."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from core.attacks import ATTACKS
+from experiments.reader import Experiment
+from ui.arrays import to_hwc_uint8
+from ui.compute import classify, train_live
+from ui.live import LIVE_SLOTS, BusyError, live_slot
+from ui.loaders import experiment_model
+from ui.picker import require_experiment
+from ui.views import render_pair_views
+
+LAMBDAS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]  # L1 weights offered (CIFAR-10 paper: 0.5)
+EPS_CHOICES = [1, 2, 3, 4, 8, 16]  # PGD budgets in 1/255
+PICK, UPLOAD = "an image of the experiment", "my own image (PNG or JPEG)"
+
+
+def load_upload(data: bytes, size: int) -> np.ndarray:
+    """Uploaded bytes -> (3, size, size) float32 in [0, 1]; ValueError with a readable message if unusable."""
+    from core.data.user_image import ImageLoadError, load_user_image
+
+    try:
+        image = load_user_image(data, size)  # (1, 3, S, S)
+    except ImageLoadError as err:
+        raise ValueError(str(err)) from None
+    return np.asarray(image[0], dtype=np.float32)
+
+
+def lab_ui(experiment: Experiment, model: object) -> dict:
+    """Widgets of the Lab -> image (3, S, S) or None, label, lam, min/max steps, attack, eps, go."""
+    classes, size = experiment.classes, experiment.config.image_size
+    source = st.radio("Image", [PICK, UPLOAD], key="lab_source", horizontal=True)
+    image, name = None, ""
+    if source == PICK:
+        labels = experiment.labels()
+        index = st.selectbox("Image of the experiment", list(range(experiment.n)), key="lab_image",
+                             format_func=lambda i: f"#{i} {classes[labels[i]]}")
+        image, name, label_default = experiment.image(index), f"image{index}", int(labels[index])
+    else:
+        upload = st.file_uploader("PNG or JPEG, any size (it is resized to the model's input)", type=["png", "jpg", "jpeg"],
+                                  key="lab_upload")
+        label_default = 0
+        if upload is not None:
+            try:
+                image = load_upload(upload.getvalue(), size)
+                name = upload.name.rsplit(".", 1)[0][:40] or "upload"
+            except ValueError as err:
+                st.error(f"Could not use {upload.name}: {err}")
+            else:
+                label_default = int(np.argmax(classify(model, image[None])[0])) if model is not None else 0
+                cols = st.columns([1, 3])
+                cols[0].image(to_hwc_uint8(image).repeat(max(1, 128 // size), 0).repeat(max(1, 128 // size), 1),
+                              caption=f"as the model sees it: {size}×{size} px", width="content")
+                cols[1].caption("Uploaded images are cropped to a square around the centre and resized; the essential "
+                                "map keeps the class you choose below (by default the model's own prediction).")
+    if image is not None and st.session_state.get("lab_label_for") != name:
+        st.session_state["lab_label"] = label_default  # a new image: start from its label / the model's answer
+        st.session_state["lab_label_for"] = name
+    label = st.selectbox("Class the essential map must keep", list(range(len(classes))), format_func=classes.__getitem__,
+                         key="lab_label")
+    cols = st.columns(4)
+    default_lam = experiment.config.lam if experiment.config.lam in LAMBDAS else 0.1
+    lam = cols[0].select_slider("λ (L1 weight)", LAMBDAS, value=default_lam, key="lab_lambda",
+                                help="Larger λ: sparser maps (METHOD §2); at 0.5 many maps keep only the zero frequency")
+    max_steps = cols[1].number_input("Step limit", min_value=20, max_value=5000, value=500, step=50, key="lab_max_steps")
+    min_steps = cols[1].number_input("No stop before step", min_value=0, max_value=5000, value=150, step=50,
+                                     key="lab_min_steps")
+    attack = cols[2].selectbox("Attack", list(ATTACKS), format_func=lambda a: ATTACKS[a].label, key="lab_attack")
+    eps = None
+    if ATTACKS[attack].needs_eps:
+        eps = cols[3].select_slider("PGD budget ε (/255)", EPS_CHOICES, value=8, key="lab_eps") / 255
+    go = st.button("Train the two maps", type="primary", key="lab_train", disabled=image is None or model is None)
+    return {"image": image, "name": name, "label": int(label), "lam": float(lam), "min_steps": int(min(min_steps, max_steps)),
+            "max_steps": int(max_steps), "attack": attack, "eps": eps, "go": go}
+
+
+def run_training(model: object, params: dict) -> None:
+    """Train under a live slot with a progress bar; the result goes to st.session_state['lab_result']."""
+    waiting = st.empty()
+    bar = st.progress(0.0, text="Starting…")
+    last = {"value": -1.0}
+
+    def progress(stage: str, fraction: float) -> None:
+        value = 0.1 * fraction if stage == "attack" else 0.1 + 0.9 * fraction
+        if value - last["value"] >= 0.01 or fraction >= 1:
+            last["value"] = value
+            text = "Attacking the image…" if stage == "attack" else f"Training the maps… {100 * fraction:.0f} % of the step limit"
+            bar.progress(min(1.0, value), text=text)
+
+    start = time.perf_counter()
+    try:
+        with live_slot(lambda: waiting.info(f"Waiting for a free slot: {LIVE_SLOTS} live trainings are running…")):
+            waiting.empty()
+            result = train_live(model, params["image"], params["label"], attack=params["attack"], eps=params["eps"],
+                                lam=params["lam"], min_steps=params["min_steps"], max_steps=params["max_steps"],
+                                progress=progress)
+    except (BusyError, ValueError) as err:
+        bar.empty()
+        st.session_state["lab_error"] = str(err)
+        st.error(str(err))
+        return
+    bar.progress(1.0, text=f"Done in {time.perf_counter() - start:.1f} s")
+    result.update(name=params["name"], seconds=time.perf_counter() - start, id=params["name"])
+    st.session_state["lab_result"] = result
+    st.session_state["lab_error"] = None
+
+
+def render_lab_result(experiment: Experiment) -> None:
+    result = st.session_state.get("lab_result")
+    if not result:
+        st.info("Choose an image and settings, then press **Train the two maps**.")
+        return
+    classes = experiment.classes
+    steps = ", ".join(f"{k} map {v} steps" for k, v in result.get("steps", {}).items()) or "no map trained"
+    eps = f" ε = {result['eps'] * 255:.0f}/255" if result.get("eps") else ""
+    st.markdown(f"### Result for `{result['name']}` · {ATTACKS[result['attack']].label}{eps} · λ = {result['lam']:g} · "
+                f"{steps} · {result['seconds']:.1f} s")
+    render_pair_views(result, classes, "lab", file_stem=f"lab_{result['name']}_{result['attack']}")
+
+
+st.title("Lab: train maps live")
+st.caption("Maps for one image take seconds on a CPU at 32×32 (much longer at 224×224). "
+           f"At most {LIVE_SLOTS} trainings run at once on this server; the others wait for a free slot.")
+current = require_experiment()
+classifier, model_note = experiment_model(current)
+if classifier is None:
+    st.warning(f"Live training needs the model: {model_note}")
+lab_params = lab_ui(current, classifier)
+if lab_params["go"] and classifier is not None and lab_params["image"] is not None:
+    run_training(classifier, lab_params)
+render_lab_result(current)

@@ -1,0 +1,188 @@
+"""The app's small computations: filter an image by a map, classify, assemble one image's views,
+the live defence and live map training for the Lab. No Streamlit here.
+
+Maps come in centred (display) order as stored in the cache; they are turned to the FFT's natural
+order only to filter (core.fourier). Models are frozen classifiers taking [0, 1] images on the CPU
+(or wherever their parameters are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.fourier import apply_fourier_maps, to_display_order, to_natural_order
+from experiments.format import STATUS_ATTACK_FAILED, STATUS_KEPT, STATUS_LOST, STATUS_MISCLASSIFIED, STATUS_TEXT
+from ui.arrays import cosine, log_spectrum, perturbation_norms
+
+
+def _device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def classify(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    """Softmax probabilities (B, K) float64 of float images (B, 3, H, W) in [0, 1]."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=_device(model))
+    return torch.softmax(model(x).double(), dim=1).cpu().numpy()
+
+
+@torch.no_grad()
+def filter_image(image: np.ndarray, map_display: np.ndarray) -> np.ndarray:
+    """x_F = Re(IFFT2(M ⊙ FFT2(x))) of one (3, H, W) image with its centred (3, H, W) map -> (3, H, W)."""
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32))[None]  # (1, 3, H, W)
+    m = to_natural_order(torch.from_numpy(np.asarray(map_display, dtype=np.float32)))[None]
+    return apply_fourier_maps(x, m)[0].numpy()
+
+
+def assemble_views(
+    *, clean: np.ndarray, label: int | None, clean_probs: np.ndarray | None, adversarial: np.ndarray | None,
+    adv_probs: np.ndarray | None, success: bool | None, essential: np.ndarray | None, essential_status: str,
+    adversarial_map: np.ndarray | None, adversarial_status: str, model: nn.Module | None,
+) -> dict:
+    """One image's views as plain arrays and numbers: the dict that ui.views.render_pair_views draws.
+
+    Filtered images are computed here, and classified when a model is given.
+    """
+    views: dict = {
+        "clean": clean, "label": label, "clean_probs": clean_probs, "adversarial": adversarial,
+        "adv_probs": adv_probs, "success": success, "essential": essential, "essential_status": essential_status,
+        "adversarial_map": adversarial_map, "adversarial_status": adversarial_status,
+        "spectrum_clean": log_spectrum(clean),
+    }
+    if adversarial is not None:
+        views["linf"], views["l2"] = perturbation_norms(clean, adversarial)
+        views["spectrum_adversarial"] = log_spectrum(adversarial)
+    for name, image, map_display in (("clean", clean, essential), ("adversarial", adversarial, adversarial_map)):
+        if image is None or map_display is None:
+            continue
+        filtered = filter_image(image, map_display)
+        views[f"filtered_{name}"] = filtered
+        views[f"spectrum_filtered_{name}"] = log_spectrum(filtered)
+        if model is not None:
+            views[f"filtered_{name}_probs"] = classify(model, filtered[None])[0]
+    if essential is not None and adversarial_map is not None:
+        views["cosine"] = cosine(essential, adversarial_map)
+    return views
+
+
+def build_image_views(experiment: object, index: int, attack_key: str | None, model: nn.Module | None) -> dict:
+    """Views of image `index` of an opened experiments.reader.Experiment under attack `attack_key`."""
+    if not 0 <= index < experiment.n:
+        raise ValueError(f"expected an image index in [0, {experiment.n}), got {index}")
+    essential, essential_status = experiment.essential_map(index)
+    adversarial = adv_probs = adversarial_map = success = None
+    adversarial_status = "no attack chosen"
+    if attack_key is not None:
+        attack = experiment.attack(attack_key)
+        adversarial = np.asarray(attack["adversarial"][index], dtype=np.float32)
+        adv_probs = np.asarray(attack["adv_probs"][index], dtype=np.float64)
+        success = bool(attack["success"][index])
+        adversarial_map, adversarial_status = experiment.adversarial_map(attack_key, index)
+    views = assemble_views(
+        clean=experiment.image(index), label=int(experiment.labels()[index]),
+        clean_probs=np.asarray(experiment.probs()[index], dtype=np.float64), adversarial=adversarial,
+        adv_probs=adv_probs, success=success, essential=essential, essential_status=essential_status,
+        adversarial_map=adversarial_map, adversarial_status=adversarial_status, model=model,
+    )
+    views.update(index=index, id=experiment.ids[index], attack_key=attack_key)
+    return views
+
+
+@torch.no_grad()
+def defend(model: nn.Module, image: np.ndarray, class_maps_display: np.ndarray) -> dict:
+    """The class-map defence on one (3, H, W) image (METHOD §5): ŷ = f(x), map M_ŷ, then f(x filtered by M_ŷ).
+
+    Uses no label. Returns first_probs (K,), first_pred, map (3, H, W) centred, filtered (3, H, W),
+    defended_probs (K,), defended_pred.
+    """
+    first_probs = classify(model, image[None])[0]
+    first_pred = int(np.argmax(first_probs))
+    chosen = np.asarray(class_maps_display[first_pred], dtype=np.float32)
+    filtered = filter_image(image, chosen)
+    defended_probs = classify(model, filtered[None])[0]
+    return {
+        "first_probs": first_probs, "first_pred": first_pred, "map": chosen, "filtered": filtered,
+        "defended_probs": defended_probs, "defended_pred": int(np.argmax(defended_probs)),
+    }
+
+
+class StepCounter(nn.Module):
+    """Wraps a classifier and reports each forward pass: one forward pass = one map-training step."""
+
+    def __init__(self, model: nn.Module, on_step: Callable[[int], None]) -> None:
+        super().__init__()
+        self.model = model
+        self.on_step = on_step
+        self.steps = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.steps += 1
+        self.on_step(self.steps)
+        return self.model(x)
+
+
+def train_live(
+    model: nn.Module, image: np.ndarray, label: int, *, attack: str, eps: float | None, lam: float, min_steps: int,
+    max_steps: int, lr: float = 0.01, tol: float = 1e-5, seed: int = 0,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict:
+    """Attack one (3, H, W) image, then train its essential and adversarial maps together (one batch of 2).
+
+    label: the class the essential map must keep (the true label when known). progress(stage, fraction)
+    is called as work proceeds. Returns the views of `assemble_views` plus steps, attack, eps, lam.
+    """
+    from core.attacks import run_attack
+    from core.map_training import MapTrainConfig, train_maps
+
+    report = progress or (lambda stage, fraction: None)
+    config = MapTrainConfig(lam=lam, lr=lr, min_steps=min_steps, max_steps=max_steps, tol=tol)
+    config.validate()
+    device = _device(model)
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32))[None].to(device)  # (1, 3, H, W)
+    y = torch.tensor([int(label)], device=device)
+    report("attack", 0.0)
+    result = run_attack(model, x, y, attack, eps=eps, seed=seed)
+    adversarial = result.adversarial[0].cpu().numpy()
+    clean_probs, adv_probs = classify(model, image[None])[0], classify(model, adversarial[None])[0]
+    correct = bool(result.clean_pred[0] == y[0])
+    success = bool(result.success[0])
+    report("attack", 1.0)
+
+    batch, targets, names = [], [], []
+    if correct:
+        batch.append(x[0])
+        targets.append(int(label))
+        names.append("essential")
+        if success:
+            batch.append(result.adversarial[0].to(device))
+            targets.append(int(result.adv_pred[0]))
+            names.append("adversarial")
+    maps: dict[str, np.ndarray | None] = {"essential": None, "adversarial": None}
+    status = {"essential": STATUS_TEXT[STATUS_MISCLASSIFIED],
+              "adversarial": STATUS_TEXT[STATUS_MISCLASSIFIED if not correct else STATUS_ATTACK_FAILED]}
+    steps = {}
+    if batch:
+        counter = StepCounter(model, lambda t: report("maps", min(1.0, t / (max_steps + 1))))
+        trained = train_maps(counter, torch.stack(batch), torch.tensor(targets, device=device), config,
+                             batch_size=len(batch))
+        display = to_display_order(trained.maps).cpu().numpy()  # (B, 3, H, W) centred
+        for row, name in enumerate(names):
+            kept = bool(trained.kept[row])
+            maps[name] = display[row] if kept else None
+            status[name] = STATUS_TEXT[STATUS_KEPT if kept else STATUS_LOST]
+            steps[name] = int(trained.steps[row])
+        report("maps", 1.0)
+    views = assemble_views(
+        clean=np.asarray(image, dtype=np.float32), label=int(label), clean_probs=clean_probs, adversarial=adversarial,
+        adv_probs=adv_probs, success=success, essential=maps["essential"], essential_status=status["essential"],
+        adversarial_map=maps["adversarial"], adversarial_status=status["adversarial"], model=model,
+    )
+    views.update(steps=steps, attack=attack, eps=eps, lam=lam, adv_pred=int(result.adv_pred[0]),
+                 clean_pred=int(result.clean_pred[0]), raw_maps={k: v for k, v in maps.items() if v is not None})
+    return views

@@ -1,0 +1,333 @@
+"""Plotly figure builders: pure functions of numpy arrays, no Streamlit (tested in tests/test_ui_figures.py).
+
+Conventions for every figure: a title, axis labels with units, a colour bar on heat maps, and
+frequency axes in cycles/image with the zero frequency in the centre (-H/2 .. H/2 - 1 for even H),
+shown with the vertical frequency growing downwards like the stored (fftshift-ed) array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ui.arrays import frequency_axis, radial_profile, to_hwc_uint8, top_k
+
+FONT = {"size": 14}
+MAP_SCALE = "Viridis"  # map values in [0, 1]
+SPECTRUM_SCALE = "Magma"
+ACCURACY_SCALE = "Blues"
+FX_LABEL = "horizontal frequency (cycles/image)"
+FY_LABEL = "vertical frequency (cycles/image)"
+CHANNELS = ("red", "green", "blue")
+
+
+def _style(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        font=FONT,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+    )
+    return fig
+
+
+def _axes(n: int, axis: np.ndarray | None) -> np.ndarray:
+    axis = frequency_axis(n) if axis is None else np.asarray(axis)
+    if len(axis) != n:
+        raise ValueError(f"expected a frequency axis of length {n}, got {len(axis)}")
+    return axis
+
+
+def _check_chw(array: np.ndarray, name: str) -> None:
+    if array.ndim != 3 or array.shape[0] not in (1, 3):
+        raise ValueError(f"expected {name} of shape (3, H, W), got {array.shape}")
+
+
+def image_figure(image: np.ndarray, title: str, *, height: int = 320, subtitle: str = "") -> go.Figure:
+    """A (3, H, W) image in [0, 1], pixel axes hidden; zoomable for 224-pixel images."""
+    _check_chw(image, "image")
+    fig = go.Figure(go.Image(z=to_hwc_uint8(image), hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    if subtitle:
+        title = f"{title}<br><sup>{subtitle}</sup>"
+    return _style(fig, title, height)
+
+
+def map_rgb_figure(
+    map_display: np.ndarray, title: str, *, height: int = 360, axis_y: np.ndarray | None = None,
+    axis_x: np.ndarray | None = None,
+) -> go.Figure:
+    """A centred (3, H, W) map in [0, 1] as an RGB composite on frequency axes (white: all channels kept)."""
+    _check_chw(map_display, "map")
+    _, h, w = map_display.shape
+    fy, fx = _axes(h, axis_y), _axes(w, axis_x)
+    dy = float(fy[1] - fy[0]) if h > 1 else 1.0
+    dx = float(fx[1] - fx[0]) if w > 1 else 1.0
+    fig = go.Figure(
+        go.Image(
+            z=to_hwc_uint8(map_display), x0=float(fx[0]), dx=dx, y0=float(fy[0]), dy=dy,
+            hovertemplate="f_x %{x}, f_y %{y}<br>map ×255 (R, G, B) %{z}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text=FX_LABEL)
+    fig.update_yaxes(title_text=FY_LABEL, scaleanchor="x")
+    return _style(fig, title, height)
+
+
+def map_channel_figure(
+    map_display: np.ndarray, title: str, *, height: int = 330, zmax: float = 1.0,
+    axis_y: np.ndarray | None = None, axis_x: np.ndarray | None = None,
+) -> go.Figure:
+    """One heat map per colour channel of a centred (3, H, W) map, shared colour bar, frequency axes."""
+    _check_chw(map_display, "map")
+    c, h, w = map_display.shape
+    fy, fx = _axes(h, axis_y), _axes(w, axis_x)
+    names = CHANNELS[:c] if c == 3 else ("grey",)
+    fig = make_subplots(rows=1, cols=c, subplot_titles=[f"{n} channel" for n in names], horizontal_spacing=0.06)
+    for k in range(c):
+        fig.add_trace(
+            go.Heatmap(
+                z=map_display[k], x=fx, y=fy, coloraxis="coloraxis",
+                hovertemplate="f_x %{x}, f_y %{y}<br>map %{z:.3f}<extra>" + names[k] + "</extra>",
+            ),
+            row=1, col=k + 1,
+        )
+        fig.update_xaxes(title_text="f_x (cycles/image)", row=1, col=k + 1)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
+    fig.update_yaxes(title_text="f_y (cycles/image)", row=1, col=1)
+    fig.update_layout(coloraxis={"colorscale": MAP_SCALE, "cmin": 0, "cmax": zmax, "colorbar": {"title": {"text": "map value"}}})
+    return _style(fig, title, height)
+
+
+def spectra_figure(
+    spectra: Sequence[tuple[str, np.ndarray]], title: str, *, height: int = 330
+) -> go.Figure:
+    """Centred log-magnitude spectra (H, W) side by side on one colour scale, frequency axes."""
+    if not spectra:
+        raise ValueError("expected at least one spectrum, got none")
+    n = len(spectra)
+    zmax = max(float(np.max(s)) for _, s in spectra)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=[name for name, _ in spectra], horizontal_spacing=0.05)
+    for k, (name, spectrum) in enumerate(spectra):
+        if spectrum.ndim != 2:
+            raise ValueError(f"expected a (H, W) spectrum for {name!r}, got shape {spectrum.shape}")
+        h, w = spectrum.shape
+        fig.add_trace(
+            go.Heatmap(
+                z=spectrum, x=frequency_axis(w), y=frequency_axis(h), coloraxis="coloraxis",
+                hovertemplate="f_x %{x}, f_y %{y}<br>log(1+|F|) %{z:.2f}<extra>" + name + "</extra>",
+            ),
+            row=1, col=k + 1,
+        )
+        fig.update_xaxes(title_text="f_x (cycles/image)", row=1, col=k + 1)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
+    fig.update_yaxes(title_text="f_y (cycles/image)", row=1, col=1)
+    fig.update_layout(
+        coloraxis={"colorscale": SPECTRUM_SCALE, "cmin": 0, "cmax": zmax, "colorbar": {"title": {"text": "log(1+|F|)"}}}
+    )
+    return _style(fig, title, height)
+
+
+def radial_profile_figure(maps: Sequence[tuple[str, np.ndarray]], title: str, *, height: int = 330) -> go.Figure:
+    """Mean map value by frequency radius for each named centred (C, H, W) map."""
+    fig = go.Figure()
+    for name, map_display in maps:
+        radii, values = radial_profile(map_display)
+        fig.add_trace(go.Scatter(x=radii, y=values, mode="lines+markers", name=name, marker={"size": 5}))
+    fig.update_xaxes(title_text="frequency radius √(f_x² + f_y²) (cycles/image)", rangemode="tozero")
+    fig.update_yaxes(title_text="mean map value in the ring", range=[0, 1.02])
+    fig.update_layout(legend={"orientation": "h", "y": -0.3})
+    return _style(fig, title, height)
+
+
+def top_k_figure(
+    probs: np.ndarray, classes: Sequence[str], title: str, *, k: int = 3, true_label: int | None = None,
+    height: int = 200,
+) -> go.Figure:
+    """The model's k most probable classes as horizontal bars (probability in %); the true class marked ✓."""
+    best = top_k(np.asarray(probs), k)
+    names = [f"{classes[c]}{' ✓' if c == true_label else ''}" for c, _ in best]
+    values = [100 * p for _, p in best]
+    colours = ["#2e7d32" if c == true_label else "#1f77b4" for c, _ in best]
+    fig = go.Figure(
+        go.Bar(
+            x=values[::-1], y=names[::-1], orientation="h", marker_color=colours[::-1],
+            text=[f"{v:.1f} %" for v in values[::-1]], textposition="auto",
+            hovertemplate="%{y}: %{x:.2f} %<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="probability (%)", range=[0, 100])
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return _style(fig, title, height)
+
+
+def cosine_histogram_figure(
+    paired: np.ndarray, repaired: np.ndarray | None, title: str, *, height: int = 380, bins: int = 30
+) -> go.Figure:
+    """Per-pair cosine similarities, with the re-paired baseline (another image's map) overlaid."""
+    fig = go.Figure()
+    edges = {"start": 0.0, "end": 1.0, "size": 1.0 / bins}
+    fig.add_trace(go.Histogram(x=paired, xbins=edges, histnorm="probability density", name=f"same image (N={len(paired)})",
+                               marker_color="#1f77b4", opacity=0.75))
+    if repaired is not None and len(repaired):
+        fig.add_trace(go.Histogram(x=repaired, xbins=edges, histnorm="probability density",
+                                   name=f"re-paired baseline ({len(repaired)} pairs)", marker_color="#ff7f0e", opacity=0.6))
+    for values, colour in ((paired, "#1f77b4"), (repaired, "#ff7f0e")):
+        if values is not None and len(values):
+            fig.add_vline(x=float(np.mean(values)), line_dash="dash", line_color=colour,
+                          annotation_text=f"mean {np.mean(values):.2f}", annotation_position="top")
+    fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(title_text="cosine similarity of essential and adversarial map", range=[0, 1])
+    fig.update_yaxes(title_text="density")
+    return _style(fig, title, height)
+
+
+def null_distribution_figure(null_ids: np.ndarray, observed: float, p_value: float | None, title: str,
+                             *, height: int = 380) -> go.Figure:
+    """IdCor permutation test: IDs of [X | shuffled Y] as a histogram, the observed joint ID marked."""
+    fig = go.Figure(go.Histogram(x=null_ids, nbinsx=25, name=f"shuffled pairings ({len(null_ids)})",
+                                 marker_color="#999999"))
+    label = f"observed joint ID {observed:.2f}" + (f" (p = {p_value:.3f})" if p_value is not None else "")
+    fig.add_vline(x=observed, line_color="#d62728", line_width=3, annotation_text=label, annotation_position="top left")
+    fig.update_xaxes(title_text="intrinsic dimension of the concatenated maps (TwoNN)")
+    fig.update_yaxes(title_text="count of permutations")
+    fig.update_layout(showlegend=False)
+    return _style(fig, title, height)
+
+
+def per_class_figure(classes: Sequence[str], means: np.ndarray, stds: np.ndarray, counts: np.ndarray, title: str,
+                     *, height: int = 380) -> go.Figure:
+    """Mean ± std of per-pair cosine by true class, N pairs on each bar."""
+    fig = go.Figure(
+        go.Bar(
+            x=list(classes), y=means, error_y={"type": "data", "array": stds, "visible": True},
+            text=[f"N={int(c)}" for c in counts], textposition="outside", marker_color="#1f77b4",
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="true class")
+    fig.update_yaxes(title_text="cosine similarity (mean ± std)", range=[0, 1.1])
+    return _style(fig, title, height)
+
+
+def map_pair_grid_figure(rows: Sequence[tuple[str, np.ndarray]], columns: Sequence[str], title: str,
+                         *, zmax: float | None = None, height_per_row: int = 170) -> go.Figure:
+    """Rows of channel-averaged centred maps: rows[r] = (name, (K, H, W)), one column per entry of `columns`."""
+    if not rows:
+        raise ValueError("expected at least one row of maps, got none")
+    n_cols = len(columns)
+    fig = make_subplots(rows=len(rows), cols=n_cols, row_titles=[name for name, _ in rows], subplot_titles=list(columns) + [""] * (n_cols * (len(rows) - 1)),
+                        horizontal_spacing=0.01, vertical_spacing=0.06)
+    top = zmax if zmax is not None else max(float(np.max(m)) for _, m in rows) or 1.0
+    for r, (name, maps) in enumerate(rows):
+        if maps.ndim != 3 or maps.shape[0] != n_cols:
+            raise ValueError(f"expected ({n_cols}, H, W) maps in row {name!r}, got shape {maps.shape}")
+        h, w = maps.shape[1:]
+        for k in range(n_cols):
+            fig.add_trace(
+                go.Heatmap(z=maps[k], x=frequency_axis(w), y=frequency_axis(h), coloraxis="coloraxis",
+                           hovertemplate="f_x %{x}, f_y %{y}<br>%{z:.3f}<extra>" + f"{name}: {columns[k]}" + "</extra>"),
+                row=r + 1, col=k + 1,
+            )
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    fig.update_layout(coloraxis={"colorscale": MAP_SCALE, "cmin": 0, "cmax": top,
+                                 "colorbar": {"title": {"text": "mean map value"}}})
+    fig.add_annotation(text="each panel: f_x, f_y from −H/2 to H/2 − 1 cycles/image, zero frequency centred",
+                       xref="paper", yref="paper", x=0, y=-0.08, showarrow=False, font={"size": 12})
+    return _style(fig, title, 80 + height_per_row * len(rows))
+
+
+def class_maps_grid_figure(maps: np.ndarray, classes: Sequence[str], title: str, *, columns: int = 5,
+                           height_per_row: int = 230) -> go.Figure:
+    """Class-level maps (K, 3, H, W) as RGB composites in a grid, one panel per class."""
+    if maps.ndim != 4 or maps.shape[0] != len(classes):
+        raise ValueError(f"expected ({len(classes)}, 3, H, W) class maps, got shape {maps.shape}")
+    k, _, h, w = maps.shape
+    rows = (k + columns - 1) // columns
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=list(classes), horizontal_spacing=0.02,
+                        vertical_spacing=0.12)
+    for i in range(k):
+        fig.add_trace(
+            go.Image(z=to_hwc_uint8(maps[i]), x0=-(w // 2), dx=1, y0=-(h // 2), dy=1,
+                     hovertemplate="f_x %{x}, f_y %{y}<br>map ×255 %{z}<extra>" + classes[i] + "</extra>"),
+            row=i // columns + 1, col=i % columns + 1,
+        )
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.add_annotation(text=f"frequency axes −{h // 2} … {h - h // 2 - 1} cycles/image, zero frequency centred; "
+                            "colour = which RGB channels keep the frequency (white: all three)",
+                       xref="paper", yref="paper", x=0, y=-0.06, showarrow=False, font={"size": 12})
+    return _style(fig, title, 90 + height_per_row * rows)
+
+
+def accuracy_heatmap_figure(accuracy: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str], title: str,
+                            *, height: int = 380, x_title: str = "class-level maps trained against",
+                            y_title: str = "test images attacked by") -> go.Figure:
+    """An annotated (R, C) accuracy matrix in [0, 1] (NaN cells left blank), like Table IV."""
+    accuracy = np.asarray(accuracy, dtype=np.float64)
+    if accuracy.shape != (len(row_labels), len(column_labels)):
+        raise ValueError(f"expected a ({len(row_labels)}, {len(column_labels)}) matrix, got shape {accuracy.shape}")
+    text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in accuracy]
+    fig = go.Figure(
+        go.Heatmap(z=accuracy, x=list(column_labels), y=list(row_labels), text=text, texttemplate="%{text}",
+                   textfont={"size": 16}, colorscale=ACCURACY_SCALE, zmin=0, zmax=1,
+                   colorbar={"title": {"text": "accuracy"}},
+                   hovertemplate="test: %{y}<br>maps: %{x}<br>accuracy %{z:.3f}<extra></extra>")
+    )
+    fig.update_xaxes(title_text=x_title, side="bottom")
+    fig.update_yaxes(title_text=y_title, autorange="reversed")
+    return _style(fig, title, height)
+
+
+def eps_sweep_figure(eps: Sequence[float], series: dict[str, Sequence[float | None]],
+                     paper: dict[str, Sequence[float | None]] | None, paper_eps: Sequence[float], title: str,
+                     *, height: int = 400) -> go.Figure:
+    """Metrics against the PGD budget ε (in 1/255): this experiment solid, the paper's numbers dashed."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
+    for i, (name, values) in enumerate(series.items()):
+        colour = palette[i % len(palette)]
+        fig.add_trace(go.Scatter(x=list(eps), y=[np.nan if v is None else v for v in values], mode="lines+markers",
+                                 name=f"{name} (this experiment)", line={"color": colour}, marker={"size": 10}))
+        if paper and name in paper:
+            fig.add_trace(go.Scatter(x=list(paper_eps), y=[np.nan if v is None else v for v in paper[name]],
+                                     mode="lines+markers", name=f"{name} (paper)",
+                                     line={"color": colour, "dash": "dash"}, marker={"symbol": "x", "size": 10}))
+    fig.update_xaxes(title_text="PGD budget ε (in 1/255 of the pixel range)", type="log",
+                     tickvals=sorted(set(eps) | set(paper_eps)))
+    fig.update_yaxes(title_text="value (success rate as a share, IdCor, cosine)", range=[0, 1.05])
+    fig.update_layout(legend={"orientation": "h", "y": -0.3})
+    return _style(fig, title, height)
+
+
+def image_grid_figure(rows: Sequence[Sequence[tuple[str, np.ndarray]]], column_titles: Sequence[str], title: str,
+                      *, height_per_row: int = 230) -> go.Figure:
+    """Rows of (caption, (3, H, W) image) panels under column titles, like the paper's Fig. 1."""
+    if not rows or any(len(row) != len(column_titles) for row in rows):
+        raise ValueError(f"expected rows of {len(column_titles)} panels, got {[len(row) for row in rows]}")
+    n_rows, n_cols = len(rows), len(column_titles)
+    fig = make_subplots(rows=n_rows, cols=n_cols, horizontal_spacing=0.02, vertical_spacing=0.1,
+                        subplot_titles=[caption for row in rows for caption, _ in row])
+    for r, row in enumerate(rows):
+        for c, (caption, image) in enumerate(row):
+            _check_chw(image, f"panel {caption!r}")
+            fig.add_trace(go.Image(z=to_hwc_uint8(image), hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>"),
+                          row=r + 1, col=c + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    for c, name in enumerate(column_titles):
+        fig.add_annotation(text=f"<b>{name}</b>", xref=f"x{c + 1 if c else ''} domain", yref="paper", x=0.5, y=1.0,
+                           yshift=45, showarrow=False, font={"size": 15})
+    fig = _style(fig, title, 110 + height_per_row * n_rows)
+    fig.update_layout(margin={"t": 110})
+    return fig
+
+
+def figure_config(filename: str) -> dict:
+    """st.plotly_chart config: the toolbar's camera button saves a 3× PNG named `filename` (no kaleido needed)."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 3}}

@@ -1,0 +1,179 @@
+"""Cached readers for the pages: experiment listings and opened experiments, models, per-image views.
+
+st.cache_resource holds objects shared by all sessions and never copied (opened experiments with
+their memory maps, models); st.cache_data holds arrays and listings (copied per call, so a page
+cannot alter another session's data). Every key includes the manifest's modification time, so a
+re-run of `python -m precompute run` is picked up without restarting the app.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+from torch import nn
+
+from core.metrics.cosine import cosine_similarities
+from core.metrics.repairing import random_derangement
+from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
+from experiments.reader import Experiment, ExperimentListing, find_experiments
+from experiments.store import CacheError
+from ui.compute import build_image_views, defend
+from ui.roots import manifest_stamp, resolve_checkpoint
+
+
+@st.cache_data(show_spinner="Checking the experiment caches…", max_entries=8)
+def list_experiments(roots: tuple[str, ...], stamp: tuple) -> list[ExperimentListing]:
+    """Every experiment under the roots, deep-checked (checksums); `stamp` keys the cache."""
+    return find_experiments(list(roots), deep=True)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _open(path: str, stamp: int) -> Experiment:
+    return Experiment(path, verify=False)  # the listing has verified its checksums
+
+
+def open_experiment(path: str) -> Experiment:
+    """The experiment at `path`, opened once per manifest version (CacheError if damaged)."""
+    return _open(path, manifest_stamp(path))
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load_model(model: str, checkpoint: str | None, input_norm: str, seed: int, num_classes: int) -> nn.Module:
+    from core.models.registry import build_model
+
+    torch.manual_seed(seed)  # experiments without a checkpoint were built right after this seed
+    return build_model(model, checkpoint=checkpoint, input_norm=input_norm, num_classes=num_classes)
+
+
+def experiment_model(experiment: Experiment) -> tuple[nn.Module | None, str]:
+    """The classifier of an experiment (eval mode, CPU) and a sentence about its weights; None + why if missing."""
+    config = experiment.config
+    try:
+        checkpoint, note = resolve_checkpoint(config)
+        return _load_model(config.model, checkpoint, config.input_norm, config.seed, len(experiment.classes)), note
+    except (FileNotFoundError, ValueError, OSError) as err:
+        return None, str(err)
+
+
+def model_id(experiment: Experiment) -> str:
+    """A string that names the experiment's model for cache keys."""
+    c = experiment.config
+    return f"{c.model}|{c.checkpoint_sha256}|{c.input_norm}|{c.seed}|{len(experiment.classes)}"
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def image_views(path: str, stamp: int, index: int, attack_key: str | None, _model: nn.Module | None,
+                model_key: str) -> dict:
+    """Everything Explore shows for one image and attack (see ui.compute.build_image_views)."""
+    experiment = _open(path, stamp)
+    return build_image_views(experiment, index, attack_key, _model)
+
+
+def cached_image_views(experiment: Experiment, index: int, attack_key: str | None, model: nn.Module | None) -> dict:
+    return image_views(experiment.path, manifest_stamp(experiment.path), int(index), attack_key, model,
+                       model_id(experiment) if model is not None else "none")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def thumbnails(path: str, stamp: int, indices: tuple[int, ...]) -> np.ndarray:
+    """uint8 (B, H, W, 3) pictures of the images at `indices`."""
+    images = _open(path, stamp).images()
+    if not indices:
+        return np.zeros((0, 1, 1, 3), np.uint8)
+    pictures = np.asarray(images[list(indices)]).transpose(0, 2, 3, 1)  # (B, H, W, 3)
+    factor = max(1, 96 // pictures.shape[1])  # small images enlarged with crisp pixels
+    return pictures.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _paired_maps(path: str, stamp: int, attack_key: str) -> dict:
+    experiment = _open(path, stamp)
+    out = {}
+    for label, name in (("essential", ESSENTIAL), ("adversarial", adversarial_set(attack_key))):
+        if name not in experiment.map_set_names():
+            return {}
+        data = experiment.map_set(name)
+        out[label] = data
+    status_e, status_a = out["essential"]["status"], out["adversarial"]["status"]
+    positions = np.flatnonzero((np.asarray(status_e) == STATUS_KEPT) & (np.asarray(status_a) == STATUS_KEPT))
+    result = {"positions": positions}
+    for label, data in out.items():
+        rows = np.asarray(data["row"])[positions]
+        pool = experiment.config.pool
+        source = data.get(f"pooled_{pool}", data["maps"])
+        result[label] = np.asarray(source[rows], dtype=np.float32)  # (P, 3, h, w), 32×32 for large maps
+    return result
+
+
+def paired_maps(experiment: Experiment, attack_key: str) -> dict:
+    """positions (P,), essential and adversarial (P, 3, h, w) maps of images with both (pooled copies if large)."""
+    return _paired_maps(experiment.path, manifest_stamp(experiment.path), attack_key)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _repaired_cosines(path: str, stamp: int, attack_key: str, repairings: int, seed: int) -> np.ndarray:
+    pairs = _paired_maps(path, stamp, attack_key)
+    if not pairs or len(pairs["positions"]) < 2:
+        return np.zeros(0)
+    a = torch.from_numpy(pairs["essential"].reshape(len(pairs["positions"]), -1)).double()
+    b = torch.from_numpy(pairs["adversarial"].reshape(len(pairs["positions"]), -1)).double()
+    generator = torch.Generator().manual_seed(seed)
+    values = [cosine_similarities(a, b[random_derangement(a.shape[0], generator)]) for _ in range(repairings)]
+    return torch.cat(values).numpy()
+
+
+def repaired_cosines(experiment: Experiment, attack_key: str) -> np.ndarray:
+    """Cosines of each essential map against the adversarial map of another image (random derangements)."""
+    repairings = max(1, int(experiment.config.repairings))
+    return _repaired_cosines(experiment.path, manifest_stamp(experiment.path), attack_key, repairings,
+                             int(experiment.config.seed))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _class_averages(path: str, stamp: int, attack_key: str) -> dict:
+    experiment = _open(path, stamp)
+    pairs = _paired_maps(path, stamp, attack_key)
+    k = len(experiment.classes)
+    if not pairs:
+        return {}
+    labels = experiment.labels()[pairs["positions"]]
+    shape = pairs["essential"].shape[2:]
+    out = {"essential": np.zeros((k, *shape)), "adversarial": np.zeros((k, *shape)), "counts": np.zeros(k, np.int64)}
+    for c in range(k):
+        rows = labels == c
+        out["counts"][c] = int(rows.sum())
+        if rows.any():
+            out["essential"][c] = pairs["essential"][rows].mean(axis=(0, 1))  # channel and image mean (h, w)
+            out["adversarial"][c] = pairs["adversarial"][rows].mean(axis=(0, 1))
+    return out
+
+
+def class_averages(experiment: Experiment, attack_key: str) -> dict:
+    """Per true class: mean essential and adversarial map over images with both, channel-averaged (K, h, w)."""
+    return _class_averages(experiment.path, manifest_stamp(experiment.path), attack_key)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _defence_views(path: str, stamp: int, index: int, attack_key: str | None, maps_key: str,
+                   _model: nn.Module, model_key: str) -> dict:
+    experiment = _open(path, stamp)
+    class_maps = experiment.class_maps(maps_key)  # (K, 3, H, W) centred
+    clean = experiment.image(index)
+    out = {"clean": clean, "clean_defence": defend(_model, clean, class_maps)}
+    if attack_key is not None:
+        adversarial = np.asarray(experiment.attack(attack_key)["adversarial"][index], dtype=np.float32)
+        out.update(adversarial=adversarial, adversarial_defence=defend(_model, adversarial, class_maps))
+    return out
+
+
+def defence_views(experiment: Experiment, index: int, attack_key: str | None, maps_key: str, model: nn.Module) -> dict:
+    """The live defence on image `index`, clean and attacked, with the class maps trained against `maps_key`."""
+    return _defence_views(experiment.path, manifest_stamp(experiment.path), int(index), attack_key, maps_key, model,
+                          model_id(experiment))
+
+
+__all__ = [
+    "CacheError", "list_experiments", "open_experiment", "experiment_model", "cached_image_views", "thumbnails",
+    "paired_maps", "repaired_cosines", "class_averages", "defence_views",
+]

@@ -1,0 +1,85 @@
+"""The sidebar's experiment picker (drawn by app.py on every run) and the pages' access to its choice.
+
+Damaged experiments are listed with their problem and skipped; with no usable experiment every
+page explains how to build one instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from experiments.reader import Experiment, ExperimentListing
+from experiments.store import CacheError
+from ui.loaders import list_experiments, open_experiment
+from ui.roots import BUILD_COMMAND, DEMO_ROOT, USER_ROOT, cache_roots, roots_stamp
+
+PICKER_KEY = "experiment"
+
+
+def _listings() -> list[ExperimentListing]:
+    roots = cache_roots()
+    return list_experiments(tuple(roots), roots_stamp(roots))
+
+
+def _origin(path: str) -> str:
+    parent = os.path.dirname(os.path.abspath(path))
+    if parent == DEMO_ROOT:
+        return "shipped demo"
+    if parent == USER_ROOT or parent == os.path.abspath("cache"):
+        return "cache/"
+    return parent
+
+
+def experiment_picker() -> None:
+    """Sidebar: a select box over the usable experiments, then the damaged ones with their problems."""
+    listings = _listings()
+    usable = [item for item in listings if item.ok]
+    damaged = [item for item in listings if not item.ok]
+    labels = {item.path: f"{item.describe()} [{_origin(item.path)}]" for item in usable}
+    with st.sidebar:
+        st.subheader("Experiment")
+        if usable:
+            st.selectbox("Experiment to show", options=list(labels), format_func=labels.get, key=PICKER_KEY,
+                         help="Experiments found in assets/demo/, cache/ and the FMAPS_CACHE directories")
+        else:
+            st.info(f"No experiment found. Build one with `{BUILD_COMMAND}`.")
+        if damaged:
+            with st.expander(f"{len(damaged)} damaged experiment(s) skipped", expanded=not usable):
+                for item in damaged:
+                    st.warning(f"**{item.id}**: {item.problems[0]}" + (f" (+{len(item.problems) - 1} more)" if len(item.problems) > 1 else ""))
+        st.caption("Looked in: " + ", ".join(f"`{root}`" for root in cache_roots()))
+
+
+def current_experiment() -> Experiment | None:
+    """The picked experiment, opened; None (with an error on the page) if there is none or it fails to open."""
+    usable = [item.path for item in _listings() if item.ok]
+    path = st.session_state.get(PICKER_KEY)
+    if path not in usable:
+        path = usable[0] if usable else None
+    if path is None:
+        return None
+    try:
+        return open_experiment(path)
+    except (CacheError, OSError, KeyError, ValueError) as err:
+        st.error(f"Could not open the experiment {os.path.basename(path)}: {err}")
+        return None
+
+
+def show_how_to_build() -> None:
+    """The message every page shows when there is no experiment."""
+    st.info(
+        "No experiment to show yet. Build the demo (a few minutes on a CPU) from the project's root:\n\n"
+        f"```\n{BUILD_COMMAND}\n```\n\nthen reload this page. The app also lists experiments in `assets/demo/`, "
+        "`cache/` and any directory named in the `FMAPS_CACHE` environment variable."
+    )
+
+
+def require_experiment() -> Experiment:
+    """The picked experiment, or the how-to-build message and the end of this page's run."""
+    experiment = current_experiment()
+    if experiment is None:
+        show_how_to_build()
+        st.stop()
+    return experiment

@@ -1,0 +1,201 @@
+"""Streamlit views shared by pages: one image's full set of views (Explore and Lab), charts, downloads.
+
+`render_pair_views` draws the dict built by ui.compute.assemble_views: clean and adversarial images
+with the perturbation, the two maps (RGB composite, per-channel heat maps, pooled view for large
+maps), the filtered images, spectra, top-3 classes, cosine and radial profile, each with a caption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui import figures
+from ui.arrays import amplified_perturbation, pool_map, pooled_frequency_axis
+from ui.downloads import csv_bytes, figure_html, npy_bytes, png_bytes
+
+POOL_SIZE = 32  # pooled view of large maps, as the correlations pool them
+
+
+def chart(fig: go.Figure, key: str, filename: str | None = None) -> None:
+    """A Plotly chart whose toolbar camera button saves a PNG (browser-rendered; no kaleido needed)."""
+    st.plotly_chart(fig, key=key, config=figures.figure_config(filename or key))
+
+
+def html_download(fig: go.Figure, key: str, filename: str, label: str = "Figure (interactive HTML)") -> None:
+    """Download button that builds the figure's standalone HTML only when clicked."""
+    st.download_button(label, data=lambda: figure_html(fig), file_name=filename, mime="text/html", key=key)
+
+
+def caption(text: str) -> None:
+    """A teaching caption under a view."""
+    st.caption(text)
+
+
+def top3(views: dict, probs_key: str, classes: Sequence[str], title: str, key: str) -> None:
+    probs = views.get(probs_key)
+    if probs is None:
+        st.caption("no model loaded: probabilities unavailable")
+        return
+    chart(figures.top_k_figure(probs, classes, title, true_label=views.get("label")), key=key)
+
+
+def _maybe_pooled(map_display: np.ndarray, pooled: bool) -> tuple[np.ndarray, dict]:
+    if not pooled or map_display.shape[-1] <= POOL_SIZE or map_display.shape[-1] % POOL_SIZE:
+        return map_display, {}
+    h, w = map_display.shape[-2:]
+    axes = {"axis_y": pooled_frequency_axis(h, POOL_SIZE), "axis_x": pooled_frequency_axis(w, POOL_SIZE)}
+    return pool_map(map_display, POOL_SIZE), axes
+
+
+def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, file_stem: str,
+                      model_note: str = "") -> None:
+    """All views of one image and its adversarial counterpart (see the module docstring)."""
+    label = views.get("label")
+    clean, adversarial = views["clean"], views.get("adversarial")
+    size = clean.shape[-1]
+    has_attack = adversarial is not None
+
+    st.subheader("Clean, adversarial and the perturbation")
+    cols = st.columns(3)
+    with cols[0]:
+        truth = f"true class: {classes[label]}" if label is not None else ""
+        chart(figures.image_figure(clean, "Clean image", subtitle=f"{size}×{size} px, {truth}"),
+              key=f"{key_prefix}_clean", filename=f"{file_stem}_clean")
+        top3(views, "clean_probs", classes, "Model on the clean image: top 3", key=f"{key_prefix}_top_clean")
+    if has_attack:
+        with cols[1]:
+            adv_pred = int(np.argmax(views["adv_probs"])) if views.get("adv_probs") is not None else None
+            sub = f"predicted: {classes[adv_pred]}" if adv_pred is not None else ""
+            sub += " (attack succeeded)" if views.get("success") else " (attack failed)"
+            chart(figures.image_figure(adversarial, "Adversarial image", subtitle=sub),
+                  key=f"{key_prefix}_adv", filename=f"{file_stem}_adversarial")
+            top3(views, "adv_probs", classes, "Model on the adversarial image: top 3", key=f"{key_prefix}_top_adv")
+        with cols[2]:
+            picture, gain = amplified_perturbation(clean, adversarial)
+            chart(figures.image_figure(picture, "Perturbation, amplified",
+                                       subtitle=f"×{gain:.0f} around mid-grey" if gain else "no change"),
+                  key=f"{key_prefix}_delta", filename=f"{file_stem}_perturbation")
+            m1, m2 = st.columns(2)
+            m1.metric("L∞ norm", f"{views['linf']:.4f}", help=f"= {views['linf'] * 255:.2f}/255 of the pixel range")
+            m2.metric("L2 norm", f"{views['l2']:.3f}", help="Euclidean norm over all 3·H·W pixel values in [0, 1]")
+    else:
+        with cols[1]:
+            st.info("This experiment has no attack: only the essential map is shown.")
+    caption("The adversarial image looks the same as the clean one, yet the model's answer changes. The "
+            "perturbation is scaled up until its largest pixel change reaches black or white, so you can see it; "
+            "its norms are in pixel units of [0, 1].")
+
+    st.subheader("The two frequency maps")
+    pooled = False
+    if size > 64:
+        pooled = st.toggle(f"Pooled {POOL_SIZE}×{POOL_SIZE} view (average over {size // POOL_SIZE}×{size // POOL_SIZE} "
+                           "frequency blocks, as the correlations use)", key=f"{key_prefix}_pooled")
+    cols = st.columns([1, 1, 1])
+    for col, (name, map_key, status_key) in zip(
+        cols[:2], (("Essential map", "essential", "essential_status"),
+                   ("Adversarial map", "adversarial_map", "adversarial_status")), strict=True):
+        with col:
+            map_display = views.get(map_key)
+            if map_display is None:
+                st.warning(f"**{name}**: {views.get(status_key, 'no map')}")
+                continue
+            shown, axes = _maybe_pooled(map_display, pooled)
+            kept = int((map_display > 0).sum())
+            chart(figures.map_rgb_figure(shown, f"{name} (RGB composite)", **axes), key=f"{key_prefix}_{map_key}_rgb",
+                  filename=f"{file_stem}_{map_key}")
+            st.caption(f"{kept} of {map_display.size} entries non-zero; mean value {map_display.mean():.3f}")
+    with cols[2]:
+        maps = [(n, views[k]) for n, k in (("essential", "essential"), ("adversarial", "adversarial_map"))
+                if views.get(k) is not None]
+        if "cosine" in views:
+            st.metric("Cosine similarity of the two maps", f"{views['cosine']:.3f}",
+                      help="cos(M_E, M_A) over all 3·H·W entries; 1 = same shape, 0 = no overlap")
+        if maps:
+            chart(figures.radial_profile_figure(maps, "Radial profile of the maps"), key=f"{key_prefix}_radial",
+                  filename=f"{file_stem}_radial_profile")
+    caption("A map keeps (1) or removes (0) each spatial frequency of each colour channel; the zero frequency "
+            "(the image's mean colour) sits in the centre, the highest frequencies at the edges. The essential map "
+            "keeps what the model needs for the right answer on the clean image; the adversarial map keeps what it "
+            "needs to give the attack's wrong answer on the adversarial image. The radial profile averages each "
+            "map over rings of equal frequency radius.")
+
+    for name, map_key in (("Essential map", "essential"), ("Adversarial map", "adversarial_map")):
+        map_display = views.get(map_key)
+        if map_display is not None:
+            shown, axes = _maybe_pooled(map_display, pooled)
+            chart(figures.map_channel_figure(shown, f"{name}: one heat map per colour channel", **axes),
+                  key=f"{key_prefix}_{map_key}_channels", filename=f"{file_stem}_{map_key}_channels")
+    if size > 64:
+        caption("Large maps: drag to zoom into a region of the heat maps, double-click to zoom out, or switch on "
+                "the pooled view.")
+
+    st.subheader("Images filtered by their maps")
+    cols = st.columns(2)
+    for col, (name, key, probs_key) in zip(cols, (
+            ("Clean image × essential map", "filtered_clean", "filtered_clean_probs"),
+            ("Adversarial image × adversarial map", "filtered_adversarial", "filtered_adversarial_probs")), strict=True):
+        with col:
+            if views.get(key) is None:
+                st.info(f"{name}: no map, nothing to filter.")
+                continue
+            chart(figures.image_figure(np.clip(views[key], 0, 1), name, subtitle="x_F = Re(F⁻¹(M ⊙ F x)), clipped to [0, 1]"),
+                  key=f"{key_prefix}_{key}", filename=f"{file_stem}_{key}")
+            top3(views, probs_key, classes, "Model on the filtered image: top 3", key=f"{key_prefix}_top_{key}")
+    caption("What the model sees through each map. The filtered clean image keeps its class with only the "
+            "essential frequencies; the filtered adversarial image keeps the attack's wrong class." +
+            (f" {model_note}" if model_note else ""))
+
+    spectra = [("clean", views["spectrum_clean"])]
+    for name, key in (("adversarial", "spectrum_adversarial"), ("clean filtered", "spectrum_filtered_clean"),
+                      ("adversarial filtered", "spectrum_filtered_adversarial")):
+        if views.get(key) is not None:
+            spectra.append((name, views[key]))
+    chart(figures.spectra_figure(spectra, "Log-magnitude spectra log(1 + |F x|), channel mean"),
+          key=f"{key_prefix}_spectra", filename=f"{file_stem}_spectra")
+    caption("Where each image's energy lies in frequency. Natural images concentrate it at low frequencies "
+            "(the centre); filtering by a sparse map leaves only a few bright points.")
+
+    render_view_downloads(views, classes, key_prefix, file_stem)
+
+
+def _summary_row(views: dict, classes: Sequence[str]) -> dict:
+    def name_of(probs_key: str) -> str | None:
+        probs = views.get(probs_key)
+        return None if probs is None else classes[int(np.argmax(probs))]
+
+    return {
+        "image": views.get("id", ""), "true_class": classes[views["label"]] if views.get("label") is not None else "",
+        "attack": views.get("attack_key") or views.get("attack") or "", "clean_pred": name_of("clean_probs"),
+        "adversarial_pred": name_of("adv_probs"), "attack_success": views.get("success"),
+        "linf": views.get("linf"), "l2": views.get("l2"),
+        "essential_status": views.get("essential_status"), "adversarial_status": views.get("adversarial_status"),
+        "filtered_clean_pred": name_of("filtered_clean_probs"),
+        "filtered_adversarial_pred": name_of("filtered_adversarial_probs"), "cosine": views.get("cosine"),
+    }
+
+
+def render_view_downloads(views: dict, classes: Sequence[str], key_prefix: str, file_stem: str) -> None:
+    """Maps (.npy, centred), image panels (PNG via Pillow) and a one-row summary (CSV)."""
+    with st.expander("Downloads: maps (.npy), images (PNG), summary (CSV)"):
+        st.caption("Maps are centred (zero frequency at [H/2, W/2]), shape (3, H, W), values in [0, 1]. PNGs of image "
+                   "panels are written with Pillow; every chart also saves a PNG from its toolbar's camera button.")
+        items: list[tuple[str, str, Callable[[], bytes], str]] = []
+        for name, key in (("essential map", "essential"), ("adversarial map", "adversarial_map")):
+            if views.get(key) is not None:
+                items.append((f"{name} (.npy)", f"{file_stem}_{key}.npy", lambda k=key: npy_bytes(views[k]),
+                              "application/octet-stream"))
+                items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", lambda k=key: png_bytes(views[k]), "image/png"))
+        for name, key in (("clean image", "clean"), ("adversarial image", "adversarial"),
+                          ("filtered clean image", "filtered_clean"), ("filtered adversarial image", "filtered_adversarial")):
+            if views.get(key) is not None:
+                items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", lambda k=key: png_bytes(views[k]), "image/png"))
+        row = _summary_row(views, classes)
+        items.append(("summary (CSV)", f"{file_stem}_summary.csv", lambda: csv_bytes([row]), "text/csv"))
+        cols = st.columns(4)
+        for i, (label, file_name, data, mime) in enumerate(items):
+            cols[i % 4].download_button(label, data=data, file_name=file_name, mime=mime,
+                                        key=f"{key_prefix}_dl_{file_name}")
