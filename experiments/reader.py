@@ -37,7 +37,8 @@ class ExperimentListing:
         cfg = self.config
         data = os.path.basename(str(cfg.get("data", "?")).rstrip("/"))
         n = self.stages.get(f"{TEST}", {}).get("n", "?")
-        attacks = ", ".join(k.removeprefix(f"{TEST}-attack-") for k in self.stages if k.startswith(f"{TEST}-attack-"))
+        keys = [k.removeprefix(f"{TEST}-attack-") for k in self.stages if k.startswith(f"{TEST}-attack-")]
+        attacks = ", ".join(sorted(keys, key=_attack_order))
         return f"{cfg.get('name', '?')}: {cfg.get('model', '?')} on {data}, N={n}, λ={cfg.get('lam', '?')}, {attacks or 'no attacks'}"
 
 

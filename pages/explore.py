@@ -33,8 +33,8 @@ def attack_choice(keys: list[str], key_prefix: str) -> str | None:
                              key=f"{key_prefix}_eps")
 
 
-def image_labels(experiment: Experiment, attack_key: str | None) -> dict[int, str]:
-    """Picker label per image: index, true class, prediction, and whether it has both maps."""
+def image_labels(experiment: Experiment, attack_key: str | None) -> tuple[dict[int, str], np.ndarray]:
+    """Picker label per image (index, true class, prediction, whether it has both maps) and that mask (N,)."""
     labels, pred, classes = experiment.labels(), experiment.pred(), experiment.classes
     has = np.zeros(experiment.n, bool)
     if ESSENTIAL in experiment.map_set_names():
@@ -45,7 +45,7 @@ def image_labels(experiment: Experiment, attack_key: str | None) -> dict[int, st
     for i in range(experiment.n):
         verdict = "✓" if pred[i] == labels[i] else f"→ {classes[pred[i]]}"
         out[i] = f"#{i} {classes[labels[i]]} {verdict}{' · both maps' if has[i] else ''}"
-    return out
+    return out, has
 
 
 def gallery(experiment: Experiment, indices: list[int]) -> None:
@@ -76,11 +76,11 @@ def explore_ui(experiment: Experiment) -> dict:
     if not indices:
         st.info(f"No image of class {cls} in this experiment.")
         return {"attack": attack, "index": None}
-    if st.session_state.get("explore_image") not in indices:
-        st.session_state["explore_image"] = indices[0]
+    names, has = image_labels(experiment, attack)
+    if st.session_state.get("explore_image") not in indices:  # first visit or new class: an image with both maps
+        st.session_state["explore_image"] = next((i for i in indices if has[i]), indices[0])
     with st.expander("Gallery: click a number to pick that image", expanded=True):
         gallery(experiment, indices)
-    names = image_labels(experiment, attack)
     index = st.selectbox("Image", indices, format_func=names.get, key="explore_image")
     return {"attack": attack, "index": int(index)}
 

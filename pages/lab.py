@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import numpy as np
@@ -21,15 +22,19 @@ EPS_CHOICES = [1, 2, 3, 4, 8, 16]  # PGD budgets in 1/255
 PICK, UPLOAD = "an image of the experiment", "my own image (PNG or JPEG)"
 
 
-def load_upload(data: bytes, size: int) -> np.ndarray:
-    """Uploaded bytes -> (3, size, size) float32 in [0, 1]; ValueError with a readable message if unusable."""
-    from core.data.user_image import ImageLoadError, load_user_image
+def load_upload(data: bytes, size: int) -> tuple[np.ndarray, str]:
+    """Uploaded bytes -> (3, size, size) float32 in [0, 1] and its original size as text.
 
-    try:
-        image = load_user_image(data, size)  # (1, 3, S, S)
-    except ImageLoadError as err:
-        raise ValueError(str(err)) from None
-    return np.asarray(image[0], dtype=np.float32)
+    Raises ValueError (core.data.user_image.ImageLoadError) with a message for the user if unusable.
+    """
+    from PIL import Image
+
+    from core.data.user_image import load_user_image
+
+    image = load_user_image(data, size)  # (1, 3, S, S)
+    with Image.open(io.BytesIO(data)) as header:  # decoded fine above; the header gives the original size
+        original = f"{header.size[0]}×{header.size[1]}"
+    return np.asarray(image[0], dtype=np.float32), original
 
 
 def lab_ui(experiment: Experiment, model: object) -> dict:
@@ -48,7 +53,7 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
         label_default = 0
         if upload is not None:
             try:
-                image = load_upload(upload.getvalue(), size)
+                image, original = load_upload(upload.getvalue(), size)
                 name = upload.name.rsplit(".", 1)[0][:40] or "upload"
             except ValueError as err:
                 st.error(f"Could not use {upload.name}: {err}")
@@ -57,8 +62,9 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
                 cols = st.columns([1, 3])
                 cols[0].image(to_hwc_uint8(image).repeat(max(1, 128 // size), 0).repeat(max(1, 128 // size), 1),
                               caption=f"as the model sees it: {size}×{size} px", width="content")
-                cols[1].caption("Uploaded images are cropped to a square around the centre and resized; the essential "
-                                "map keeps the class you choose below (by default the model's own prediction).")
+                cols[1].caption(f"Your {original} px image is resized to {size}×{size} px (bilinear, aspect ratio not "
+                                "kept), as the model's training images were. The essential map keeps the class you "
+                                "choose below, by default the model's own prediction.")
     if image is not None and st.session_state.get("lab_label_for") != name:
         st.session_state["lab_label"] = label_default  # a new image: start from its label / the model's answer
         st.session_state["lab_label_for"] = name

@@ -26,7 +26,8 @@ def table_i(experiment: Experiment) -> list[str]:
     for key in experiment.attack_keys:
         c = experiment.correlation(key)
         if c is None or "error" in c:
-            lines.append(f"| {attack_label(key)} | {c.get('n', 0) if c else 0} | not computed |" + " |" * 10)
+            reason = (c or {}).get("error", "not computed").replace("|", "/")
+            lines.append(f"| {attack_label(key)} | {(c or {}).get('n', 0)} | not computed: {reason} |" + " – |" * 9)
             continue
         p = TABLE_I.get(key, {})
         lines.append(

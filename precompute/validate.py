@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from core.data.datasets import DATASETS
-
 from core.attacks import ATTACKS
+from core.data.datasets import DATASETS
 from core.models.registry import MODELS
 from experiments.config import ExperimentConfig
 

@@ -28,15 +28,15 @@ def _device(model: nn.Module) -> torch.device:
 @torch.no_grad()
 def classify(model: nn.Module, images: np.ndarray) -> np.ndarray:
     """Softmax probabilities (B, K) float64 of float images (B, 3, H, W) in [0, 1]."""
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=_device(model))
+    x = torch.as_tensor(np.array(images, dtype=np.float32), device=_device(model))
     return torch.softmax(model(x).double(), dim=1).cpu().numpy()
 
 
 @torch.no_grad()
 def filter_image(image: np.ndarray, map_display: np.ndarray) -> np.ndarray:
     """x_F = Re(IFFT2(M ⊙ FFT2(x))) of one (3, H, W) image with its centred (3, H, W) map -> (3, H, W)."""
-    x = torch.from_numpy(np.asarray(image, dtype=np.float32))[None]  # (1, 3, H, W)
-    m = to_natural_order(torch.from_numpy(np.asarray(map_display, dtype=np.float32)))[None]
+    x = torch.from_numpy(np.array(image, dtype=np.float32))[None]  # (1, 3, H, W), a copy: inputs may be read-only maps
+    m = to_natural_order(torch.from_numpy(np.array(map_display, dtype=np.float32)))[None]
     return apply_fourier_maps(x, m)[0].numpy()
 
 

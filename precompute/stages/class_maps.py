@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 import torch
-from core.class_maps import ClassMapConfig, train_class_maps
 
+from core.class_maps import ClassMapConfig, train_class_maps
 from core.fourier import to_display_order
 from experiments.format import TRAIN
 from precompute.stages.chunked import run_chunked
@@ -47,8 +47,7 @@ def run_class_map_stage(ctx: StageContext, attack_key: str, num_classes: int) ->
             torch.from_numpy(labels[adv_pos]).to(ctx.device),
             num_classes=num_classes,
             config=class_config,
-            classes=[cls],
-        )
+        )  # only class `cls` has data, so only its map trains (seeded per class: same as all at once)
         return {
             "maps": to_display_order(result.maps[cls : cls + 1]).cpu().numpy().astype(np.float32),
             "iterations": result.iterations[cls : cls + 1].cpu().numpy().astype(np.int64),

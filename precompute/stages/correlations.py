@@ -26,6 +26,10 @@ def paired_maps(store: ExperimentStore, map_set_a: str, map_set_b: str, pool: st
     return positions, out[0], out[1]
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def run_correlation_stage(ctx: StageContext, attack_key: str) -> None:
     """Write `correlations/<key>.json` and `correlations/<key>/{positions, cosine, null_ids}.npy`."""
     stage = f"correlate-{attack_key}"
@@ -35,17 +39,21 @@ def run_correlation_stage(ctx: StageContext, attack_key: str) -> None:
         start = time.perf_counter()
         cfg = ctx.config
         positions, essential, adversarial = paired_maps(ctx.store, ESSENTIAL, adversarial_set(attack_key), cfg.pool)
+        cosine, null_ids = np.zeros(0, np.float32), np.zeros(0, np.float32)
         if len(positions) < 3:
             summary = {"n": int(len(positions)), "error": f"only {len(positions)} images have both maps; need at least 3"}
-            cosine, null_ids = np.zeros(0, np.float32), np.zeros(0, np.float32)
         else:
-            result = correlate(
-                essential, adversarial, permutations=cfg.permutations, pool=cfg.pool,
-                seed=ctx.stage_seed("correlate", attack_key), repairings=cfg.repairings,
-            )
-            cosine = np.asarray(result.pop("cosine_values"), np.float32)
-            null_ids = np.asarray(result.pop("null_ids"), np.float32)
-            summary = {k: v for k, v in result.items() if not isinstance(v, list)}
+            try:
+                result = correlate(
+                    essential, adversarial, permutations=cfg.permutations, pool=cfg.pool,
+                    seed=ctx.stage_seed("correlate", attack_key), repairings=cfg.repairings,
+                )
+            except ValueError as err:  # degenerate maps (e.g. all identical): keep the reason, not a crash
+                summary = {"n": int(len(positions)), "error": str(err)}
+            else:
+                cosine = np.asarray(result.pop("cosine_values"), np.float32)
+                null_ids = np.asarray(result.pop("null_ids"), np.float32)
+                summary = {k: v for k, v in result.items() if not isinstance(v, list)}
         summary["attack_key"] = attack_key
         ctx.store.write_arrays(
             f"correlations/{attack_key}", {"positions": positions.astype(np.int64), "cosine": cosine, "null_ids": null_ids}
@@ -58,8 +66,8 @@ def run_correlation_stage(ctx: StageContext, attack_key: str) -> None:
             ctx.progress.note(f"{stage}: skipped, {summary['error']}")
         else:
             ctx.progress.note(
-                f"{stage}: N={summary['n']} SVCCA {summary['svcca']:.3f}  cosine {summary['cosine_mean']:.3f} ± "
-                f"{summary['cosine_std']:.3f}  IdCor {summary['idcor']:.3f} (p={summary['p_value']:.3f})"
+                f"{stage}: N={summary['n']} SVCCA {_fmt(summary['svcca'])}  cosine {_fmt(summary['cosine_mean'])} ± "
+                f"{_fmt(summary['cosine_std'])}  IdCor {_fmt(summary['idcor'])} (p={_fmt(summary['p_value'])})"
             )
     ctx.dist.barrier()
     ctx.store.reload()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from core.data.datasets import load_dataset
 
+from core.data.datasets import load_dataset
 from precompute.stages.context import StageContext
 
 

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 import torch
-from core.class_maps import defended_predict
 
+from core.class_maps import defended_predict
 from core.fourier import apply_fourier_maps, to_natural_order
 from experiments.format import TEST
 from precompute.stages.context import StageContext

@@ -1,0 +1,222 @@
+"""Every page of the Streamlit app, driven through AppTest by widget key, on a small synthetic experiment.
+
+The experiment (tests/fake_experiment.py) is written to a temporary cache root; FMAPS_CACHE points
+the app at it and FMAPS_ONLY=1 hides the shipped demo and ./cache, so the tests do not depend on them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiments.reader import Experiment
+from tests.fake_experiment import CLASSES, write_fake_experiment
+
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+TIMEOUT = 300  # seconds per script run: the first run imports torch and builds the model
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    path = write_fake_experiment(str(root))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FMAPS_CACHE", str(root))
+        patch.setenv("FMAPS_ONLY", "1")
+        yield str(root), path
+
+
+def app_on(page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    if page is not None:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at) -> list:
+    return list(at.get("plotly_chart"))
+
+
+def no_errors(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_home_shows_picker_figure_and_build_command(cache_root):
+    _, path = cache_root
+    at = app_on()
+    no_errors(at)
+    assert at.title[0].value.startswith("Essential and adversarial frequencies")
+    picker = at.sidebar.selectbox(key="experiment")
+    assert picker.options == [path] or picker.value == path
+    assert any(os.path.basename(path) in m.value for m in at.markdown)
+    assert len(charts(at)) == 1  # the Fig. 1 picture
+    assert at.metric[0].value == "6"  # N images
+    assert any("--preset cifar10-paper" in c.value for c in at.code)
+    at.selectbox(key="home_attack").set_value("pgd-8").run()
+    no_errors(at)
+    assert len(charts(at)) == 1
+
+
+def test_explore_drives_gallery_attack_and_image(cache_root):
+    _, path = cache_root
+    experiment = Experiment(path)
+    at = app_on("pages/explore.py")
+    no_errors(at)
+    # default: the first image with both maps (image 0 is misclassified, image 1 has no FMN map)
+    assert at.selectbox(key="explore_image").value == 2
+    at.selectbox(key="explore_image").set_value(3).run()
+    no_errors(at)
+    linf = float(experiment.attack("fmn")["linf"][3])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["L∞ norm"] == f"{linf:.4f}"
+    ess, _ = experiment.essential_map(3)
+    adv, _ = experiment.adversarial_map("fmn", 3)
+    expected = float(ess.ravel() @ adv.ravel() / np.linalg.norm(ess) / np.linalg.norm(adv))
+    assert metrics["Cosine similarity of the two maps"] == f"{expected:.3f}"
+    assert len(charts(at)) >= 12  # images, top-3 bars, maps, channels, radial profile, filtered, spectra
+
+    at.selectbox(key="explore_class").set_value("cat").run()  # images 1 and 5
+    assert at.selectbox(key="explore_image").options == ["#1 cat ✓", "#5 cat ✓ · both maps"]
+    at.button(key="explore_thumb_1").click().run()
+    no_errors(at)
+    assert at.selectbox(key="explore_image").value == 1
+    assert any("attack did not change the prediction" in w.value for w in at.warning)
+
+    at.selectbox(key="explore_attack").set_value("pgd").run()
+    assert at.selectbox(key="explore_eps").value == "pgd-8"
+    at.selectbox(key="explore_image").set_value(5).run()
+    assert any("no longer classified as the target" in w.value for w in at.warning)
+
+    at.selectbox(key="explore_class").set_value("all classes").run()
+    at.selectbox(key="explore_image").set_value(0).run()
+    no_errors(at)
+    assert sum("misclassifies the clean image" in w.value for w in at.warning) == 2
+    assert "explore_dl_" in str(at.get("download_button")) or any("explore_dl_" in str(b.proto.id) for b in at.get("download_button"))
+
+
+def test_correlations_table_and_distributions(cache_root):
+    _, path = cache_root
+    experiment = Experiment(path)
+    at = app_on("pages/correlations.py")
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert list(table["attack"]) == ["FMN", "PGD ε=8/255"]
+    fmn = experiment.correlation("fmn")
+    assert int(table["N pairs"][0]) == fmn["n"]
+    assert table["cosine mean ± std"][0] == f"{fmn['cosine_mean']:.2f} ± {fmn['cosine_std']:.2f}"
+    assert table["paper IdCor"][0] == "0.66" and table["paper SVCCA"][1] == "0.30"
+    keys = [getattr(c, "key", None) for c in charts(at)]
+    n_charts = len(keys)
+    assert n_charts >= 5  # cosine histogram, null distribution, per class, class-averaged maps, eps sweep
+    at.selectbox(key="corr_attack").set_value("pgd-8").run()
+    no_errors(at)
+    assert len(charts(at)) == n_charts
+
+
+def test_defence_live_prediction_matches_core(cache_root):
+    import torch
+
+    from core.class_maps import defended_predict
+    from core.fourier import to_natural_order
+    from core.models.registry import build_model
+
+    _, path = cache_root
+    experiment = Experiment(path)
+    at = app_on("pages/defence.py")
+    no_errors(at)
+    at.selectbox(key="defence_maps").set_value("pgd-8").run()
+    at.selectbox(key="defence_image").set_value(4).run()
+    at.selectbox(key="defence_attack").set_value("fmn").run()
+    no_errors(at)
+    torch.manual_seed(0)  # the fake experiment's model: a ResNet-20 with the seed's random weights
+    model = build_model("resnet20", num_classes=len(CLASSES), input_norm="none")
+    maps = to_natural_order(torch.from_numpy(experiment.class_maps("pgd-8")))
+    clean = torch.from_numpy(experiment.image(4))[None]
+    adversarial = torch.from_numpy(np.array(experiment.attack("fmn")["adversarial"][4]))[None]
+    shown = [m.value for m in at.markdown if m.value.startswith("Defended prediction")]
+    for image, text in zip((clean, adversarial), shown, strict=True):
+        _, defended = defended_predict(model, image, maps)
+        assert text.startswith(f"Defended prediction: **{CLASSES[int(defended[0])]}**")
+    assert len(shown) == 2
+    assert any("Table IV" in s.value for s in at.subheader)
+    assert len(charts(at)) == 11  # grid, 2 × (image, first, map, defended), ours, paper
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_lab_trains_live_and_survives_bad_uploads(cache_root):
+    at = app_on("pages/lab.py")
+    no_errors(at)
+    at.selectbox(key="lab_image").set_value(3).run()
+    at.number_input(key="lab_max_steps").set_value(30).run()
+    at.number_input(key="lab_min_steps").set_value(20).run()
+    at.selectbox(key="lab_attack").set_value("pgd").run()
+    at.button(key="lab_train").click().run()
+    no_errors(at)
+    result = at.session_state["lab_result"]
+    assert result["attack"] == "pgd" and result["eps"] == pytest.approx(8 / 255)
+    assert any(m.value.startswith("### Result for `image3`") for m in at.markdown)
+    if result["essential"] is not None:  # a random-weight model may misclassify; then the page says why
+        assert result["essential"].shape == (3, 32, 32) and 21 <= result["steps"]["essential"] <= 31
+    assert len(charts(at)) >= 4
+
+    at.radio(key="lab_source").set_value("my own image (PNG or JPEG)").run()
+    at.file_uploader(key="lab_upload").set_value(("notes.png", b"this is not an image", "image/png")).run()
+    assert at.error and "Could not use notes.png" in at.error[0].value and "not an image" in at.error[0].value
+    assert not at.exception
+    at.file_uploader(key="lab_upload").set_value(("photo.png", _png(50, 40), "image/png")).run()
+    no_errors(at)
+    assert any("50×40 px image is resized to 32×32" in c.value for c in at.caption)
+    assert not at.button(key="lab_train").disabled
+
+
+def test_method_page_has_formulas(cache_root):
+    at = app_on("pages/method.py")
+    no_errors(at)
+    formulas = [latex.value for latex in at.latex]
+    assert any(r"\mathcal{F}^{-1}" in f and r"M \odot" in f for f in formulas)
+    assert any("IdCor" in f for f in formulas) and any(r"\lambda" in f for f in formulas)
+    assert any("Caveats" in h.value for h in at.header)
+
+
+@pytest.mark.parametrize("page", ["pages/explore.py", "pages/correlations.py", "pages/defence.py", "pages/lab.py"])
+def test_pages_explain_how_to_build_without_experiments(tmp_path, monkeypatch, page):
+    monkeypatch.setenv("FMAPS_CACHE", str(tmp_path))
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on(page)
+    no_errors(at)
+    assert any("python -m precompute run --preset demo" in i.value for i in at.info)
+
+
+def test_damaged_experiment_is_listed_and_skipped(tmp_path, monkeypatch):
+    good = write_fake_experiment(str(tmp_path), name="good")
+    bad = write_fake_experiment(str(tmp_path), name="bad", seed=1)
+    with open(os.path.join(bad, "test", "labels.npy"), "r+b") as fh:  # alter one array's bytes
+        fh.seek(-1, os.SEEK_END)
+        fh.write(b"\x07")
+    broken = os.path.join(str(tmp_path), "broken")
+    shutil.copytree(good, broken)
+    with open(os.path.join(broken, "manifest.json"), "w") as fh:
+        fh.write("{not json")
+    monkeypatch.setenv("FMAPS_CACHE", str(tmp_path))
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on("pages/explore.py")
+    no_errors(at)
+    options = at.sidebar.selectbox(key="experiment").options
+    assert len(options) == 1 and options[0].startswith("good:")
+    warnings = [w.value for w in at.sidebar.warning]
+    assert any("checksum differs" in w for w in warnings) and any("unreadable" in w for w in warnings)
+    assert at.selectbox(key="explore_image").value == 2  # the good experiment is shown

@@ -1,0 +1,200 @@
+"""The batched per-image map trainer against a plain one-image-at-a-time loop (METHOD §2).
+
+The reference below is written from METHOD §2 alone: torch.optim.Adam on one map, the Fourier
+layer spelled out with torch.fft, the published order (loss, step, clamp, then the stop test).
+Step counts and the learning rate are raised/shrunk so the test runs in seconds, yet images stop
+at different steps and the batch (4 slots for 12 images) is refilled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.map_training import MapResult, MapTrainConfig, SlotAdam, train_maps
+
+# 12 images spread over test-1000 (some misclassified by the model: failed maps must agree too)
+IMAGE_INDICES = list(range(0, 1000, 83))[:12]
+FAST = MapTrainConfig(lam=0.5, lr=0.1, min_steps=10, max_steps=40, tol=1e-2, window=20)
+
+
+def plain_map(model, image, target, config):
+    """One map, one image: the loop as METHOD §2 states it. image (C, H, W), target () int64."""
+    fourier_map = torch.ones_like(image, requires_grad=True)  # (C, H, W)
+    optimizer = torch.optim.Adam([fourier_map], lr=config.lr)
+    losses = []
+    t = 0
+    while True:
+        t += 1
+        optimizer.zero_grad()
+        filtered = torch.fft.ifft2(fourier_map * torch.fft.fft2(image)).real
+        logits = model(filtered[None])  # (1, K)
+        loss = F.cross_entropy(logits, target[None]) + config.lam * fourier_map.abs().sum()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            fourier_map.clamp_(0, 1)
+        losses.append(loss.item())
+        converged = t > config.min_steps and abs(losses[-1] - np.mean(losses[-config.window :])) < config.tol
+        if converged or t > config.max_steps:
+            kept = logits.argmax(dim=1).item() == target.item()
+            return fourier_map.detach(), t, kept
+
+
+@pytest.fixture(scope="module")
+def twelve(cifar_test_float):
+    images, labels = cifar_test_float
+    return images[IMAGE_INDICES], labels[IMAGE_INDICES]
+
+
+@pytest.fixture(scope="module")
+def batched(akamaster_model, twelve) -> tuple[MapResult, list]:
+    images, labels = twelve
+    calls = []
+    result = train_maps(akamaster_model, images, labels, FAST, batch_size=4, progress=lambda d, n: calls.append((d, n)))
+    return result, calls
+
+
+def test_batched_matches_plain_loop(akamaster_model, twelve, batched):
+    images, labels = twelve
+    result, calls = batched
+    steps = result.steps.tolist()
+    assert len(set(steps)) > 1, f"images should stop at different steps to exercise refill, got {steps}"
+    assert min(steps) > FAST.min_steps and max(steps) <= FAST.max_steps + 1
+
+    cosines, same_kept, step_diffs = [], [], []
+    for i in range(len(IMAGE_INDICES)):
+        ref_map, ref_steps, ref_kept = plain_map(akamaster_model, images[i], labels[i], FAST)
+        cosines.append(F.cosine_similarity(ref_map.flatten(), result.maps[i].flatten(), dim=0, eps=1e-12).item())
+        same_kept.append(ref_kept == bool(result.kept[i]))
+        step_diffs.append(steps[i] - ref_steps)
+    print("cosine(batched, plain) per image:", np.round(cosines, 5).tolist())
+    print("same kept/failed decision:", same_kept, " step differences:", step_diffs)
+    print("batched steps:", steps, " kept:", result.kept.tolist())
+    assert np.mean(np.array(cosines) >= 0.99) >= 0.9
+    assert np.mean(same_kept) >= 0.9
+    assert result.kept.any() and not result.kept.all(), "the set should hold kept and failed images"
+
+
+def test_progress_counts_finished_images(batched):
+    _, calls = batched
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1] == (12, 12) and all(n == 12 for _, n in calls)
+
+
+def test_maps_within_unit_interval_and_shapes(batched, twelve):
+    result, _ = batched
+    assert result.maps.shape == twelve[0].shape and result.maps.dtype == torch.float32
+    assert result.maps.min() >= 0 and result.maps.max() <= 1
+    assert result.steps.shape == result.kept.shape == result.final_pred.shape == result.final_loss.shape == (12,)
+    assert torch.equal(result.kept, result.final_pred == twelve[1])
+
+
+def test_final_loss_is_ce_plus_l1_of_the_last_forward(akamaster_model, twelve):
+    """With max_steps = 0 every image takes exactly one step from the all-ones map: loss = CE(f(x)) + λ·C·H·W."""
+    images, labels = twelve
+    config = MapTrainConfig(lam=0.5, lr=0.01, min_steps=0, max_steps=0, tol=0.0)
+    result = train_maps(akamaster_model, images[:3], labels[:3], config, batch_size=2)
+    with torch.no_grad():
+        ce = F.cross_entropy(akamaster_model(images[:3]), labels[:3], reduction="none").double()
+    expected = ce + 0.5 * images[0].numel()
+    assert result.steps.tolist() == [1, 1, 1]
+    assert torch.allclose(result.final_loss, expected, rtol=0, atol=1e-3)
+    assert (result.maps < 1).any(), "the one Adam step must have moved the maps"
+
+
+def test_slot_adam_matches_torch_adam():
+    """One slot against torch.optim.Adam for 60 steps; a refilled slot against a fresh torch Adam."""
+    generator = torch.Generator().manual_seed(0)
+    start = torch.rand(2, 3, 5, 5, generator=generator)  # (S, C, H, W)
+    grads = torch.randn(60, 2, 3, 5, 5, generator=generator) * torch.logspace(-3, 1, 60).view(60, 1, 1, 1, 1)
+
+    slots = start.clone()
+    adam = SlotAdam(slots, lr=0.01)
+    reference = [start[0].clone().requires_grad_(True), None]
+    torch_adams = [torch.optim.Adam([reference[0]], lr=0.01), None]
+    for step in range(60):
+        if step == 25:  # slot 1 takes a new "image": fresh state, its own step count from 1
+            with torch.no_grad():
+                slots[1] = start[1]
+            adam.reset(torch.tensor([1]))
+            reference[1] = start[1].clone().requires_grad_(True)
+            torch_adams[1] = torch.optim.Adam([reference[1]], lr=0.01)
+        adam.step(slots, grads[step])
+        for slot in (0, 1):
+            if reference[slot] is not None:
+                reference[slot].grad = grads[step, slot].clone()
+                torch_adams[slot].step()
+    assert adam.steps.tolist() == [60, 35]
+    assert (slots[0] - reference[0].detach()).abs().max() <= 1e-6
+    assert (slots[1] - reference[1].detach()).abs().max() <= 1e-6
+    assert (slots[0] - start[0]).abs().max() > 0.1, "the parameters must actually have moved"
+
+
+def test_slot_adam_rows_leave_other_slots_untouched():
+    params = torch.ones(3, 2)
+    adam = SlotAdam(params, lr=0.1)
+    adam.step(params, torch.ones(3, 2), rows=torch.tensor([0, 2]))
+    assert adam.steps.tolist() == [1, 0, 1]
+    assert torch.equal(params[1], torch.ones(2)) and torch.allclose(params[0], torch.full((2,), 0.9))
+
+
+def test_lam_zero_keeps_maps_near_ones_and_the_label(akamaster_model, cifar_test_float):
+    images, labels = cifar_test_float
+    with torch.no_grad():
+        correct = (akamaster_model(images[:40]).argmax(dim=1) == labels[:40]).nonzero().flatten()[:6]
+    config = MapTrainConfig(lam=0.0, lr=0.01, min_steps=3, max_steps=5, tol=1e-5)
+    result = train_maps(akamaster_model, images[correct], labels[correct], config, batch_size=4)
+    assert result.kept.all()
+    # Adam moves an entry by about lr per step at most; the CE alone never empties the map
+    assert result.maps.min() >= 1 - 2 * config.lr * (config.max_steps + 1)
+    assert result.maps.mean() > 0.99
+
+
+def test_deterministic(akamaster_model, twelve):
+    images, labels = twelve
+    config = MapTrainConfig(lr=0.1, min_steps=2, max_steps=4, tol=1e-2)
+    first = train_maps(akamaster_model, images[:5], labels[:5], config, batch_size=2)
+    second = train_maps(akamaster_model, images[:5], labels[:5], config, batch_size=2)
+    assert torch.equal(first.maps, second.maps) and torch.equal(first.steps, second.steps)
+
+
+def test_model_left_as_found(akamaster_model, twelve):
+    images, labels = twelve
+    akamaster_model.train()
+    try:
+        train_maps(akamaster_model, images[:1], labels[:1], MapTrainConfig(min_steps=0, max_steps=0))
+        assert akamaster_model.training
+        assert not any(p.grad is not None for p in akamaster_model.parameters())
+    finally:
+        akamaster_model.eval()
+
+
+def test_empty_input(akamaster_model):
+    result = train_maps(akamaster_model, torch.zeros(0, 3, 32, 32), torch.zeros(0, dtype=torch.int64))
+    assert result.maps.shape == (0, 3, 32, 32) and result.steps.numel() == 0
+
+
+@pytest.mark.parametrize(
+    ("images", "targets", "kwargs", "message"),
+    [
+        (torch.rand(3, 32, 32), torch.zeros(3, dtype=torch.int64), {}, r"expected images as a float tensor \(N, C, H, W\)"),
+        (torch.rand(4, 3, 32, 32), torch.zeros(3, dtype=torch.int64), {}, r"expected one target per image \(4\), got 3"),
+        (torch.rand(2, 3, 32, 32), torch.zeros(2), {}, r"expected targets as an int64 tensor"),
+        (torch.rand(2, 3, 32, 32) * 255, torch.zeros(2, dtype=torch.int64), {}, r"expected images in \[0, 1\]"),
+        (torch.rand(2, 3, 32, 32), -torch.ones(2, dtype=torch.int64), {}, r"expected non-negative targets"),
+        (torch.rand(2, 3, 32, 32), torch.zeros(2, dtype=torch.int64), {"batch_size": 0}, r"expected batch_size >= 1"),
+        (
+            torch.rand(2, 3, 32, 32),
+            torch.zeros(2, dtype=torch.int64),
+            {"config": MapTrainConfig(min_steps=10, max_steps=5)},
+            r"expected 0 <= min_steps <= max_steps",
+        ),
+    ],
+    ids=["3d-images", "targets-length", "float-targets", "not-unit-range", "negative-target", "batch-size", "steps"],
+)
+def test_bad_input(akamaster_model, images, targets, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train_maps(akamaster_model, images, targets, **kwargs)

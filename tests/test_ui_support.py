@@ -1,0 +1,129 @@
+"""The app's support code: downloads, cache roots, checkpoint lookup, the live-work bound, filtering, defence."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from experiments.config import ExperimentConfig
+from ui.compute import defend, filter_image
+from ui.downloads import csv_bytes, npy_bytes, npz_bytes, png_bytes
+from ui.live import BusyError, live_slot
+from ui.paper_numbers import TABLE_I, attack_label, eps_of, paper_row
+from ui.roots import DEMO_ROOT, cache_roots, resolve_checkpoint
+
+
+def test_npy_and_npz_round_trip():
+    array = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(np.load(io.BytesIO(npy_bytes(array)), allow_pickle=False), array)
+    with np.load(io.BytesIO(npz_bytes({"a": array})), allow_pickle=False) as data:
+        np.testing.assert_array_equal(data["a"], array)
+
+
+def test_png_is_enlarged_with_crisp_pixels():
+    image = np.zeros((3, 4, 4))
+    image[0, 1, 2] = 1.0
+    picture = Image.open(io.BytesIO(png_bytes(image, scale=8)))
+    assert picture.size == (32, 32)
+    pixels = np.asarray(picture)
+    assert pixels[8:16, 16:24].tolist() == [[[255, 0, 0]] * 8] * 8 and pixels.sum() == 64 * 255
+    big = Image.open(io.BytesIO(png_bytes(np.zeros((3, 300, 300)))))
+    assert big.size == (300, 300)
+
+
+def test_csv_rows_and_missing_values():
+    data = csv_bytes([{"a": 1, "b": None}, {"a": 2.5, "b": "x"}])
+    assert list(csv.DictReader(io.StringIO(data.decode()))) == [{"a": "1", "b": ""}, {"a": "2.5", "b": "x"}]
+    assert csv_bytes([]) == b""
+
+
+def test_cache_roots_only_and_default(tmp_path):
+    extra = [str(tmp_path / "a"), str(tmp_path / "b")]
+    env = {"FMAPS_CACHE": ":".join(extra), "FMAPS_ONLY": "1"}
+    assert cache_roots(env) == extra
+    roots = cache_roots({"FMAPS_CACHE": extra[0]})
+    assert roots[0] == DEMO_ROOT and roots[-1] == extra[0]
+    assert len(roots) == len(set(roots))
+
+
+def test_resolve_checkpoint_checks_the_hash(tmp_path):
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"weights")
+    good = hashlib.sha256(b"weights").hexdigest()
+    path, note = resolve_checkpoint(ExperimentConfig(checkpoint=str(weights), checkpoint_sha256=good))
+    assert path == str(weights) and "weights" in note
+    with pytest.raises(FileNotFoundError, match="not on this machine"):
+        resolve_checkpoint(ExperimentConfig(checkpoint=str(weights), checkpoint_sha256="0" * 64))
+    assert resolve_checkpoint(ExperimentConfig(checkpoint=None))[0] is None
+
+
+def test_live_slot_waits_then_runs():
+    slots = threading.BoundedSemaphore(1)
+    waited, order = [], []
+    with live_slot(slots=slots):
+        def second():
+            with live_slot(lambda: waited.append(True), slots=slots):
+                order.append("second")
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.3)
+        assert waited == [True] and order == []  # told to wait, not yet running
+        order.append("first")
+    thread.join(5)
+    assert order == ["first", "second"]
+    with live_slot(slots=slots):
+        with pytest.raises(BusyError, match="no free slot"):
+            with live_slot(slots=slots, limit_s=0.1):
+                pass
+
+
+def test_filter_image_identity_and_dc_only():
+    image = np.random.default_rng(0).uniform(size=(3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(filter_image(image, np.ones_like(image)), image, atol=1e-6)
+    dc = np.zeros_like(image)
+    dc[:, 4, 4] = 1  # centred zero frequency only: every pixel becomes the channel mean
+    np.testing.assert_allclose(filter_image(image, dc), np.broadcast_to(image.mean(axis=(1, 2), keepdims=True), image.shape),
+                               atol=1e-6)
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(3 * 8 * 8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def test_defend_matches_core_defended_predict():
+    from core.class_maps import defended_predict
+    from core.fourier import to_natural_order
+
+    model = _Linear().eval()
+    rng = np.random.default_rng(1)
+    maps = rng.uniform(size=(3, 3, 8, 8)).astype(np.float32)  # centred, one per class
+    for _ in range(5):
+        image = rng.uniform(size=(3, 8, 8)).astype(np.float32)
+        result = defend(model, image, maps)
+        first, defended = defended_predict(model, torch.from_numpy(image)[None], to_natural_order(torch.from_numpy(maps)))
+        assert result["first_pred"] == int(first[0]) and result["defended_pred"] == int(defended[0])
+        np.testing.assert_array_equal(result["map"], maps[result["first_pred"]])
+        assert result["defended_probs"].sum() == pytest.approx(1.0)
+
+
+def test_paper_numbers_lookup():
+    assert paper_row("resnet20", 32, "fmn") == TABLE_I["fmn"]
+    assert paper_row("resnet20", 32, "pgd-1") == {"idcor": 0.59, "p_value": 0.02}
+    assert paper_row("vit_b_16", 224, "deepfool")["idcor"] == 0.56
+    assert paper_row("resnet20", 32, "pgd-5") is None
+    assert eps_of("pgd-8") == 8.0 and eps_of("fmn") is None
+    assert attack_label("pgd-3") == "PGD ε=3/255" and attack_label("deepfool") == "DeepFool"
