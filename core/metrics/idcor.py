@@ -81,7 +81,8 @@ def idcor(x: Tensor, y: Tensor, permutations: int = 100, seed: int = 0) -> IdCor
     shuffled = np.empty(permutations, dtype=np.float64)
     for i in range(permutations):
         perm = torch.randperm(n, generator=generator).to(x.device)  # (N,)
-        d2_joint = d2_y[perm[:, None], perm[None, :]]  # (N, N) = D²(Y[perm]): one gather, a fresh tensor
+        rows = d2_y.index_select(0, perm)  # (N, N) = D²(Y)[perm]: contiguous row copies
+        d2_joint = torch.gather(rows, 1, perm.expand(n, n))  # (N, N) = D²(Y)[perm][:, perm], a fresh tensor
         d2_joint += d2_x
         shuffled[i] = _twonn_id_in_place(d2_joint)
     p_value = float(((shuffled < id_joint).sum() + 1) / (permutations + 1)) if permutations else None

@@ -7,6 +7,8 @@ downloaded here: `core.models.weights.fetch_torchvision_weights` does that expli
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from torch import nn
 from torchvision import models as tv_models
 
@@ -30,5 +32,6 @@ def build_vit_b_16(num_classes: int, weights_path: str | None) -> nn.Module:
     """ViT-B/16 at 224 px; ImageNet weights from `weights_path` if given; new 10-way head."""
     net = tv_models.vit_b_16(weights=None)
     _load_backbone(net, weights_path)
-    net.heads = nn.Sequential(nn.Linear(net.hidden_dim, num_classes))
+    # torchvision's own naming (heads.head.weight), so fine-tuned torchvision-layout state dicts load as they are
+    net.heads = nn.Sequential(OrderedDict(head=nn.Linear(net.hidden_dim, num_classes)))
     return net

@@ -1,0 +1,191 @@
+"""End to end: `streamlit run app.py` on localhost, every page visited in headless Chromium (Playwright).
+
+Checks each page's key elements, clicks through Explore (gallery, attack) and the live defence,
+trains maps in the Lab, and saves full-page screenshots to artifacts/screenshots/ (gitignored).
+Uses the shipped demo (assets/demo/) when present, else a synthetic experiment
+(tests/fake_experiment.py). Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`);
+skipped with the reason when it is missing.
+
+    python -m pytest tests/e2e -m e2e -q
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 180  # server start on a busy 2-core machine
+RENDER_TIMEOUT_MS = 240_000  # the first render imports torch and builds the model
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _demo_present() -> bool:
+    demo = REPO / "assets" / "demo"
+    return demo.is_dir() and any((d / "manifest.json").is_file() for d in demo.iterdir())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test")
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    env = dict(os.environ, GIT_PYTHON_REFRESH="quiet")
+    if not _demo_present():
+        sys.path.insert(0, str(REPO))
+        from tests.fake_experiment import write_fake_experiment
+
+        root = tmp_path_factory.mktemp("cache")
+        write_fake_experiment(str(root), n=12)
+        env.update(FMAPS_CACHE=str(root), FMAPS_ONLY="1")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.seek(0)
+            pytest.fail(f"streamlit did not start within {START_TIMEOUT_S} s:\n{log.read()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000}, device_scale_factor=1)
+        tab = context.new_page()
+        tab.set_default_timeout(RENDER_TIMEOUT_MS)
+        errors: list[str] = []
+        tab.on("pageerror", lambda err: errors.append(str(err)))
+        tab.errors = errors
+        yield tab
+        browser.close()
+
+
+def settle(tab) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
+    tab.wait_for_timeout(500)
+    tab.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RENDER_TIMEOUT_MS)
+    tab.wait_for_timeout(800)  # let Plotly draw
+
+
+def no_exceptions(tab) -> None:
+    assert tab.locator('[data-testid="stException"]').count() == 0, tab.locator('[data-testid="stException"]').first.inner_text()
+    assert not tab.errors, tab.errors
+
+
+def open_page(tab, server: str, path: str, heading: str) -> None:
+    tab.goto(f"{server}/{path}")
+    tab.get_by_role("heading", name=heading).first.wait_for()
+    settle(tab)
+    no_exceptions(tab)
+
+
+def choose(tab, label: str, option: str) -> None:
+    """Pick `option` (a regex) in the select box labelled `label`."""
+    box = tab.locator('[data-testid="stSelectbox"]').filter(has=tab.get_by_text(label, exact=True)).first
+    box.click()
+    tab.get_by_role("option", name=re.compile(option)).first.click()
+    settle(tab)
+
+
+def test_home(page, server):
+    open_page(page, server, "", "Essential and adversarial frequencies of an image classifier")
+    assert page.locator(".js-plotly-plot").count() >= 1  # the Fig. 1 picture
+    assert page.get_by_text("python -m precompute run --preset cifar10-paper").count() >= 1
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert sidebar.get_by_text("Experiment to show").count() == 1
+    for name in ("Explore", "Correlations", "Defence", "Lab", "Method"):
+        assert sidebar.get_by_role("link", name=name).count() == 1
+    page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
+
+
+def test_explore_click_through(page, server):
+    open_page(page, server, "explore", "Explore one image")
+    page.get_by_role("button", name="#3", exact=True).click()
+    settle(page)
+    page.get_by_text(re.compile(r"Image #3 ·")).first.wait_for()
+    assert page.locator(".js-plotly-plot").count() >= 8
+    choose(page, "Attack", "PGD")
+    page.get_by_text(re.compile(r"attack: PGD")).first.wait_for()
+    no_exceptions(page)
+    page.screenshot(path=str(SHOTS / "explore.png"), full_page=True)
+
+
+def test_correlations(page, server):
+    open_page(page, server, "correlations", "Correlations")
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    assert page.get_by_text("Cosine similarity per image pair").count() >= 1 or page.locator(".js-plotly-plot").count() >= 4
+    page.screenshot(path=str(SHOTS / "correlations.png"), full_page=True)
+
+
+def test_defence_live(page, server):
+    open_page(page, server, "defence", "Defence with class-level maps")
+    choose(page, "Image", r"^#4 ")
+    page.get_by_text(re.compile(r"Defended prediction:")).first.wait_for()
+    assert page.get_by_text(re.compile(r"Defended prediction:")).count() == 2  # clean and adversarial
+    assert page.get_by_text(re.compile(r"Table IV")).count() >= 1
+    no_exceptions(page)
+    page.screenshot(path=str(SHOTS / "defence.png"), full_page=True)
+
+
+def test_lab_trains(page, server):
+    open_page(page, server, "lab", "Lab: train maps live")
+    for label, value in (("Step limit", "40"), ("No stop before step", "20")):
+        field = page.get_by_label(label)
+        field.fill(value)
+        field.press("Enter")
+        settle(page)
+    page.get_by_role("button", name="Train the two maps").click()
+    page.get_by_text(re.compile(r"Result for")).first.wait_for()
+    settle(page)
+    no_exceptions(page)
+    page.screenshot(path=str(SHOTS / "lab.png"), full_page=True)
+
+
+def test_method(page, server):
+    open_page(page, server, "method", "How it works")
+    assert page.locator(".katex").count() >= 6  # the formulas rendered
+    page.screenshot(path=str(SHOTS / "method.png"), full_page=True)

@@ -1,0 +1,167 @@
+"""Class-level maps and the defence (METHOD §5), small and fast.
+
+References: a plain torch.optim.Adam loop on one class map (adversarial step, then clean step),
+and the defence computed by hand with torch.fft for each image.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.class_maps import ClassMapConfig, defence_accuracy, defended_predict, train_class_maps
+
+
+def fourier_filter(images, fourier_map):
+    """Re(IFFT2(M ⊙ FFT2(x))), spelled out independently of core.fourier."""
+    return torch.fft.ifft2(fourier_map * torch.fft.fft2(images)).real
+
+
+def plain_class_map(model, clean, clean_target, adv, adv_targets, config, iterations, adversarial_first=True):
+    """One class map, whole pools as minibatches (pools no larger than batch_size), fixed iteration count."""
+    fourier_map = torch.ones_like(clean[0], requires_grad=True)  # (C, H, W)
+    optimizer = torch.optim.Adam([fourier_map], lr=config.lr)
+    batches = [(adv, adv_targets), (clean, torch.full((len(clean),), clean_target))]
+    if not adversarial_first:
+        batches.reverse()
+    for _ in range(iterations):
+        for images, targets in batches:
+            if len(images) == 0:
+                continue
+            optimizer.zero_grad()
+            logits = model(fourier_filter(images, fourier_map))
+            loss = F.cross_entropy(logits, targets) + config.lam * fourier_map.abs().sum()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                fourier_map.clamp_(0, 1)
+    return fourier_map.detach()
+
+
+@pytest.fixture(scope="module")
+def small_sets(akamaster_model, cifar_test_float):
+    """Correctly classified clean images of classes 3 and 5 (3 each), and 'adversarial' stand-ins:
+    correctly classified images of class 0 presented as if an attack had pushed them into class 3."""
+    images, labels = cifar_test_float
+    images, labels = images[:200], labels[:200]
+    with torch.no_grad():
+        correct = akamaster_model(images).argmax(dim=1) == labels
+    pick = {c: ((labels == c) & correct).nonzero().flatten()[:3] for c in (0, 3, 5)}
+    clean_idx = torch.cat([pick[3], pick[5]])
+    adv = images[pick[0]]
+    return images[clean_idx], labels[clean_idx], adv, torch.full((3,), 3), torch.zeros(3, dtype=torch.int64)
+
+
+CONFIG = ClassMapConfig(lam=0.001, lr=0.05, min_steps=2, max_steps=2, tol=0.0, batch_size=8)  # exactly 3 iterations
+
+
+def test_adversarial_step_then_clean_step(akamaster_model, small_sets):
+    clean, clean_labels, adv, adv_labels, adv_true = small_sets
+    result = train_class_maps(akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, CONFIG)
+    assert result.iterations.tolist() == [0, 0, 0, 3, 0, 3, 0, 0, 0, 0]
+    assert torch.isnan(result.final_loss[[0, 1, 2, 4, 6, 7, 8, 9]]).all() and torch.isfinite(result.final_loss[[3, 5]]).all()
+    assert torch.equal(result.maps[0], torch.ones_like(result.maps[0])), "a class without data keeps a map of ones"
+
+    expected = plain_class_map(akamaster_model, clean[:3], 3, adv, adv_true, CONFIG, 3)
+    swapped = plain_class_map(akamaster_model, clean[:3], 3, adv, adv_true, CONFIG, 3, adversarial_first=False)
+    assert (result.maps[3] - expected).abs().max() < 1e-5
+    assert (swapped - expected).abs().max() > 1e-3, "the order must matter, or this test proves nothing"
+    # class 5 has no adversarial images: clean steps only
+    clean_only = plain_class_map(akamaster_model, clean[3:], 5, adv[:0], adv_true[:0], CONFIG, 3)
+    assert (result.maps[5] - clean_only).abs().max() < 1e-5
+
+
+def test_plain_variant_without_adversarial_step(akamaster_model, small_sets):
+    clean, clean_labels, adv, _, adv_true = small_sets
+    config = ClassMapConfig(**{**CONFIG.__dict__, "adversarial_step": False})
+    result = train_class_maps(akamaster_model, clean, clean_labels, None, None, None, 10, config)
+    expected = plain_class_map(akamaster_model, clean[:3], 3, adv[:0], adv_true[:0], config, 3)
+    assert (result.maps[3] - expected).abs().max() < 1e-5
+    assert result.maps.min() >= 0 and result.maps.max() <= 1
+
+
+def test_final_loss_is_the_mean_of_both_steps(akamaster_model, small_sets):
+    """With max_steps = 0 one iteration runs from all-ones maps: avg = (CE_adv + CE_clean) / 2 + λ·CHW
+    up to the change of the map between the two steps (lr·λ-sized, well below the tolerance)."""
+    clean, clean_labels, adv, adv_labels, adv_true = small_sets
+    config = ClassMapConfig(lam=0.001, lr=1e-6, min_steps=0, max_steps=0, tol=0.0)
+    result = train_class_maps(akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, config)
+    with torch.no_grad():
+        ce_adv = F.cross_entropy(akamaster_model(adv), adv_true).item()
+        ce_clean = F.cross_entropy(akamaster_model(clean[:3]), clean_labels[:3]).item()
+    expected = (ce_adv + ce_clean) / 2 + 0.001 * clean[0].numel()
+    assert result.iterations[3] == 1 and abs(result.final_loss[3].item() - expected) < 1e-3
+
+
+def test_classes_together_equal_one_at_a_time_with_minibatches(akamaster_model, small_sets):
+    """Pools larger than batch_size, so the seeded draws matter; grouping must not change them."""
+    clean, clean_labels, adv, adv_labels, adv_true = small_sets
+    config = ClassMapConfig(lam=0.001, lr=0.05, min_steps=3, max_steps=3, tol=0.0, batch_size=2, seed=7)
+    together = train_class_maps(akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, config)
+    alone = train_class_maps(
+        akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, config, classes_at_once=1
+    )
+    assert (together.maps - alone.maps).abs().max() < 1e-5
+    assert torch.equal(together.iterations, alone.iterations)
+    other_seed = train_class_maps(
+        akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, ClassMapConfig(**{**config.__dict__, "seed": 8})
+    )
+    assert (other_seed.maps - together.maps).abs().max() > 1e-4, "the seed should change the minibatches"
+
+
+@pytest.fixture(scope="module")
+def defence_case(akamaster_model, cifar_test_float):
+    """Images the model gets right and wrong, with seeded random class maps, except that the map of the
+    first image's *prediction* is all zeros and the map of its *true label* is all ones."""
+    images, labels = cifar_test_float
+    with torch.no_grad():
+        pred = akamaster_model(images[:300]).argmax(dim=1)
+    wrong = (pred != labels[:300]).nonzero().flatten()[:4]
+    right = (pred == labels[:300]).nonzero().flatten()[:4]
+    chosen = torch.cat([wrong, right])
+    maps = torch.rand(10, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    first = wrong[0].item()
+    maps[pred[first]] = 0
+    maps[labels[first]] = 1
+    return images[chosen], labels[chosen], maps
+
+
+def test_defence_uses_the_map_of_the_first_prediction(akamaster_model, defence_case):
+    images, labels, maps = defence_case
+    first_pred, defended = defended_predict(akamaster_model, images, maps, batch_size=3)
+    with torch.no_grad():
+        by_hand_first = akamaster_model(images).argmax(dim=1)
+        by_hand = torch.stack(
+            [akamaster_model(fourier_filter(images[i : i + 1], maps[by_hand_first[i]])).argmax(dim=1)[0] for i in range(len(images))]
+        )
+        on_black = akamaster_model(torch.zeros(1, 3, 32, 32)).argmax(dim=1)[0]
+    assert torch.equal(first_pred, by_hand_first)
+    assert torch.equal(defended, by_hand)
+    assert defended[0] == on_black, "a zero map leaves a black image"
+    assert first_pred[0] != labels[0]
+
+
+def test_defence_accuracy(akamaster_model, defence_case):
+    images, labels, maps = defence_case
+    accuracy = defence_accuracy(akamaster_model, images, labels, maps)
+    first, defended = defended_predict(akamaster_model, images, maps)
+    assert accuracy.count == 8
+    assert accuracy.plain == pytest.approx(0.5)  # four wrong, four right by construction
+    assert accuracy.defended == pytest.approx((defended == labels).float().mean().item())
+
+
+def test_bad_input(akamaster_model, small_sets):
+    clean, clean_labels, adv, adv_labels, adv_true = small_sets
+    with pytest.raises(ValueError, match=r"expected class_maps of shape \(K, 3, 32, 32\), got \(10, 3, 16, 16\)"):
+        defended_predict(akamaster_model, clean, torch.ones(10, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"expected a map for every class the model predicts"):
+        defended_predict(akamaster_model, clean, torch.ones(2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"expected clean_labels < num_classes = 4, got 5"):
+        train_class_maps(akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 4, CONFIG)
+    with pytest.raises(ValueError, match=r"expected one adv_true_label per image \(3\), got 2"):
+        train_class_maps(akamaster_model, clean, clean_labels, adv, adv_labels, adv_true[:2], 10, CONFIG)
+    with pytest.raises(ValueError, match=r"expected batch_size >= 1"):
+        train_class_maps(
+            akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, ClassMapConfig(batch_size=0)
+        )
