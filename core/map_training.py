@@ -163,6 +163,7 @@ def train_maps(
     config: MapTrainConfig | None = None,
     *,
     batch_size: int = 64,
+    channels_last: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MapResult:
     """Train one Fourier map per image so that `model` keeps predicting `targets` (METHOD §2).
@@ -180,6 +181,8 @@ def train_maps(
     (the one that gave loss_t, before that last step) predicted the target.
 
     batch_size: slots trained together; a finished image's slot is refilled from the queue.
+    channels_last: feed the filtered images to the model in channels-last layout (None: on CPU
+    only, where it measured 15 % faster for a ResNet-20 batch of 64; untested on CUDA, so off).
     progress(finished, total) is called whenever images finish.
     """
     config = config or MapTrainConfig()
@@ -188,6 +191,8 @@ def train_maps(
     if batch_size < 1:
         raise ValueError(f"expected batch_size >= 1, got {batch_size}")
     total, device = images.shape[0], images.device
+    if channels_last is None:
+        channels_last = device.type == "cpu"
 
     maps_out = torch.ones(images.shape, dtype=torch.float32, device=device)  # (N, C, H, W)
     steps_out = torch.zeros(total, dtype=torch.int64)
@@ -212,7 +217,10 @@ def train_maps(
     with frozen_eval(model):
         while slot_image:
             leaf = maps.detach().requires_grad_(True)
-            logits = model(apply_fourier_maps(batch_images, leaf))  # (S, K)
+            filtered = apply_fourier_maps(batch_images, leaf)  # (S, C, H, W)
+            if channels_last:
+                filtered = filtered.contiguous(memory_format=torch.channels_last)
+            logits = model(filtered)  # (S, K)
             per_image = F.cross_entropy(logits, batch_targets, reduction="none") + config.lam * leaf.abs().sum(
                 dim=(1, 2, 3)
             )  # (S,)

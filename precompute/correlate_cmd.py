@@ -34,9 +34,17 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
+NPY_MAGIC = b"\x93NUMPY"  # first bytes of a .npy file
+NPZ_MAGIC = b"PK\x03\x04"  # a .npz is a zip archive
+
+
 def load_array(path: str) -> np.ndarray:
     """The one numeric array in a .npy / .npz file (no pickles), or a one-line ValueError."""
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if not (magic.startswith(NPY_MAGIC) or magic.startswith(NPZ_MAGIC)):
+            raise ValueError("neither .npy nor .npz content")
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ValueError(f"expected an existing .npy/.npz file, got {path!r} (not found)") from None

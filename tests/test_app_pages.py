@@ -7,6 +7,7 @@ the app at it and FMAPS_ONLY=1 hides the shipped demo and ./cache, so the tests 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 
@@ -56,7 +57,7 @@ def test_home_shows_picker_figure_and_build_command(cache_root):
     no_errors(at)
     assert at.title[0].value.startswith("Essential and adversarial frequencies")
     picker = at.sidebar.selectbox(key="experiment")
-    assert picker.options == [path] or picker.value == path
+    assert picker.value == path and len(picker.options) == 1
     assert any(os.path.basename(path) in m.value for m in at.markdown)
     assert len(charts(at)) == 1  # the Fig. 1 picture
     assert at.metric[0].value == "6"  # N images
@@ -151,6 +152,24 @@ def test_defence_live_prediction_matches_core(cache_root):
     assert len(charts(at)) == 11  # grid, 2 × (image, first, map, defended), ours, paper
 
 
+def test_explore_large_maps_have_a_pooled_view(tmp_path, monkeypatch):
+    write_fake_experiment(str(tmp_path), size=224, model="resnet18", name="large")
+    monkeypatch.setenv("FMAPS_CACHE", str(tmp_path))
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on("pages/explore.py")
+    no_errors(at)
+
+    def rgb_map_steps() -> list[float]:
+        specs = [json.loads(c.proto.spec) for c in charts(at)]
+        return [fig["data"][0].get("dx", 1) for fig in specs
+                if fig["data"] and fig["data"][0]["type"] == "image" and "f_x" in fig["data"][0].get("hovertemplate", "")]
+
+    assert rgb_map_steps() == [1, 1]  # essential and adversarial map at full 224×224 resolution
+    at.toggle(key="explore_pooled").set_value(True).run()
+    no_errors(at)
+    assert rgb_map_steps() == [7, 7]  # pooled to 32×32: one cell per 7×7 block of frequencies
+
+
 def _png(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)).save(buffer, "PNG")
@@ -213,10 +232,12 @@ def test_damaged_experiment_is_listed_and_skipped(tmp_path, monkeypatch):
         fh.write("{not json")
     monkeypatch.setenv("FMAPS_CACHE", str(tmp_path))
     monkeypatch.setenv("FMAPS_ONLY", "1")
-    at = app_on("pages/explore.py")
+    at = app_on()  # AppTest shows app.py's sidebar widgets on the default page only
     no_errors(at)
     options = at.sidebar.selectbox(key="experiment").options
     assert len(options) == 1 and options[0].startswith("good:")
     warnings = [w.value for w in at.sidebar.warning]
     assert any("checksum differs" in w for w in warnings) and any("unreadable" in w for w in warnings)
+    at.switch_page("pages/explore.py").run()
+    no_errors(at)
     assert at.selectbox(key="explore_image").value == 2  # the good experiment is shown

@@ -84,6 +84,13 @@ def test_correlate_accepts_tensors_and_arrays_alike():
     assert from_tensors["cosine_mean"] == pytest.approx(from_arrays["cosine_mean"], rel=1e-6)
 
 
+def _truncated(tmp_path, array: np.ndarray) -> str:
+    path = tmp_path / "truncated.npy"
+    np.save(path, array)
+    path.write_bytes(path.read_bytes()[:200])  # header intact, data cut short
+    return str(path)
+
+
 def _bad_inputs(tmp_path) -> dict[str, tuple[list[str], str]]:
     a, b = paired_maps()
     nan, inf = b.copy(), b.copy()
@@ -100,6 +107,8 @@ def _bad_inputs(tmp_path) -> dict[str, tuple[list[str], str]]:
         "unreadable-file": ([ok_a, str(garbage)], "readable .npy/.npz"),
         "npz-with-two-arrays": ([ok_a, save(tmp_path, "two.npz", b, extra=b)], "exactly one array"),
         "object-array": ([ok_a, save(tmp_path, "obj.npy", np.array([{"a": 1}] * 60, dtype=object))], "readable .npy/.npz"),
+        "object-array-in-npz": ([ok_a, save(tmp_path, "obj.npz", np.array([{"a": 1}] * 60, dtype=object))], "numeric array"),
+        "truncated-file": ([ok_a, _truncated(tmp_path, b)], "readable .npy/.npz"),
         "complex-array": ([ok_a, save(tmp_path, "complex.npy", b.astype(np.complex128))], "real numeric array"),
         "three-dimensional": ([ok_a, save(tmp_path, "b3.npy", b.reshape(60, 3, 4))], r"\(N, D\) or \(N, C, H, W\)"),
         "different-d": ([ok_a, save(tmp_path, "b6.npy", b[:, :6])], "same shape"),
@@ -110,14 +119,14 @@ def _bad_inputs(tmp_path) -> dict[str, tuple[list[str], str]]:
 
 BAD_CASES = [
     "mismatched-n", "nan", "inf", "two-rows", "missing-file", "unreadable-file", "npz-with-two-arrays", "object-array",
-    "complex-array", "three-dimensional", "different-d", "bad-pool", "negative-permutations",
+    "object-array-in-npz", "truncated-file", "complex-array", "three-dimensional", "different-d", "bad-pool", "negative-permutations",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
     argv, message = _bad_inputs(tmp_path)[case]
-    code = main(["correlate", *argv, "--permutations" if "--permutations" not in argv else "--seed", "3"])
+    code = main(["correlate", *argv])  # every case fails before any metric is computed
     out = capsys.readouterr()
     assert code == 2
     assert out.out == ""

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from core.metrics.cosine import cosine_similarities
+from core.metrics.pooling import pool_maps
 from core.metrics.repairing import random_derangement
 from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment, ExperimentListing, find_experiments
@@ -62,7 +63,7 @@ def model_id(experiment: Experiment) -> str:
     return f"{c.model}|{c.checkpoint_sha256}|{c.input_norm}|{c.seed}|{len(experiment.classes)}"
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@st.cache_data(show_spinner=False, max_entries=64)  # ~5 MB per entry at 224×224
 def image_views(path: str, stamp: int, index: int, attack_key: str | None, _model: nn.Module | None,
                 model_key: str) -> dict:
     """Everything Explore shows for one image and attack (see ui.compute.build_image_views)."""
@@ -98,11 +99,16 @@ def _paired_maps(path: str, stamp: int, attack_key: str) -> dict:
     status_e, status_a = out["essential"]["status"], out["adversarial"]["status"]
     positions = np.flatnonzero((np.asarray(status_e) == STATUS_KEPT) & (np.asarray(status_a) == STATUS_KEPT))
     result = {"positions": positions}
+    pool = experiment.config.pool
     for label, data in out.items():
         rows = np.asarray(data["row"])[positions]
-        pool = experiment.config.pool
-        source = data.get(f"pooled_{pool}", data["maps"])
-        result[label] = np.asarray(source[rows], dtype=np.float32)  # (P, 3, h, w), 32×32 for large maps
+        if f"pooled_{pool}" in data or data["maps"].shape[-1] <= 32:
+            source = data.get(f"pooled_{pool}", data["maps"])
+            result[label] = np.asarray(source[rows], dtype=np.float32)  # (P, 3, h, w), 32×32 for large maps
+        else:  # large maps without a stored pooled copy: pool a chunk at a time (never all maps in memory)
+            chunks = [pool_maps(torch.from_numpy(np.asarray(data["maps"][rows[i:i + 256]], dtype=np.float32)), 32, pool)
+                      for i in range(0, len(rows), 256)]
+            result[label] = torch.cat(chunks).numpy() if chunks else np.zeros((0, 3, 32, 32), np.float32)
     return result
 
 
@@ -154,7 +160,7 @@ def class_averages(experiment: Experiment, attack_key: str) -> dict:
     return _class_averages(experiment.path, manifest_stamp(experiment.path), attack_key)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=64)
 def _defence_views(path: str, stamp: int, index: int, attack_key: str | None, maps_key: str,
                    _model: nn.Module, model_key: str) -> dict:
     experiment = _open(path, stamp)

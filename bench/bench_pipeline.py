@@ -1,0 +1,135 @@
+"""Benchmark: the cifar10-paper pipeline on real images vs the published one-image-at-a-time procedure.
+
+    python bench/bench_pipeline.py [--n 64] [--n-single 4] [--device cpu|cuda] [--checkpoint PATH]
+
+Runs `precompute run --preset cifar10-paper --limit N` (without class maps unless --class-maps)
+into a temporary cache and prints each stage's time and images/s. In the same process it then
+runs the published procedure on the first `--n-single` images: Foolbox attacks one image at a
+time, maps trained one image at a time with torch.optim.Adam, and IdCor recomputing the joint
+distance matrix for every permutation; and prints the per-image rates and the speed-up ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from core.attacks import run_attack  # noqa: E402
+from core.fourier import apply_fourier_maps  # noqa: E402
+from core.metrics.idcor import idcor_preprocess  # noqa: E402
+from core.metrics.twonn import twonn_id  # noqa: E402
+from experiments.config import ExperimentConfig  # noqa: E402
+from experiments.reader import Experiment  # noqa: E402
+from precompute.presets import get_preset  # noqa: E402
+from precompute.runner import run_experiment  # noqa: E402
+
+
+def published_map(model: torch.nn.Module, image: torch.Tensor, target: torch.Tensor, lam: float,
+                  min_steps: int, max_steps: int) -> int:
+    """One map, the published way: a (1, C, H, W) parameter, torch Adam, the METHOD §2 stop rule."""
+    m = torch.ones_like(image, requires_grad=True)
+    optimizer = torch.optim.Adam([m], lr=0.01)
+    losses: list[float] = []
+    t = 0
+    while True:
+        t += 1
+        loss = F.cross_entropy(model(apply_fourier_maps(image, m)), target) + lam * m.abs().sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            m.clamp_(0, 1)
+        losses.append(loss.item())
+        if (t > min_steps and abs(losses[-1] - np.mean(losses[-20:])) < 1e-5) or t > max_steps:
+            return t
+
+
+def published_idcor(x: np.ndarray, y: np.ndarray, permutations: int, seed: int = 0) -> float:
+    """IdCor's permutation test recomputing every distance matrix from scratch (as published)."""
+    x, y = idcor_preprocess(torch.from_numpy(x)), idcor_preprocess(torch.from_numpy(y))
+    generator = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    for _ in range(permutations):
+        perm = torch.randperm(len(y), generator=generator)
+        twonn_id(torch.cat([x, y[perm]], dim=1))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--n-single", type=int, default=4)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--checkpoint", default=None, help="default: the shipped ResNet-20")
+    parser.add_argument("--input-norm", default=None)
+    parser.add_argument("--class-maps", action="store_true")
+    args = parser.parse_args()
+
+    values = get_preset("cifar10-paper")
+    if not args.class_maps:
+        values["train_data"] = None
+    values.update(limit=args.n, device=args.device, checkpoint=args.checkpoint)
+    if args.input_norm:
+        values["input_norm"] = args.input_norm
+    config = ExperimentConfig(**values)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        store = run_experiment(config, out, quiet=True)
+        total = time.perf_counter() - start
+        experiment = Experiment(store.path)
+        print(f"pipeline, batched: {args.n} images on {args.device}, {total:.1f}s in all")
+        print(f"{'stage':32s} {'seconds':>9s} {'images/s':>9s}")
+        for stage, info in experiment.manifest["stages"].items():
+            n = info.get("n_attempted", info.get("n", args.n)) or args.n
+            print(f"{stage:32s} {info.get('seconds', 0):9.1f} {n / max(info.get('seconds', 1e-9), 1e-9):9.2f}")
+        model = torch.nn.Module()
+        from precompute.runner import load_classifier
+
+        model = load_classifier(experiment.config, torch.device(args.device))
+        k = args.n_single
+        images = torch.from_numpy(experiment.images()[:k].astype(np.float32) / 255).to(args.device)
+        labels = torch.from_numpy(experiment.labels()[:k]).to(args.device)
+
+        print(f"\npublished procedure, one image at a time, on the first {k} images:")
+        for key in experiment.attack_keys:
+            name, _, eps = key.partition("-")
+            start = time.perf_counter()
+            for i in range(k):
+                run_attack(model, images[i : i + 1], labels[i : i + 1], name, eps=float(eps) / 255 if eps else None, seed=i)
+            single = k / (time.perf_counter() - start)
+            batched_info = experiment.stage(f"test-attack-{key}")
+            batched = batched_info["n"] / batched_info["seconds"]
+            print(f"attack {key:12s} single {single:7.2f} img/s   batched {batched:7.2f} img/s   ratio {batched / single:5.1f}x")
+
+        stage = experiment.stage("maps-essential")
+        start = time.perf_counter()
+        for i in range(k):
+            published_map(model, images[i : i + 1], labels[i : i + 1], config.lam, config.min_steps, config.max_steps)
+        single = k / (time.perf_counter() - start)
+        batched = stage["n_attempted"] / stage["seconds"]
+        print(f"essential maps      single {single:7.2f} maps/s  batched {batched:7.2f} maps/s  ratio {batched / single:5.1f}x")
+
+        key = experiment.attack_keys[0]
+        corr = experiment.correlation(key)
+        if corr and "error" not in corr:
+            from precompute.stages.correlations import paired_maps
+
+            _, a, b = paired_maps(experiment.store, "essential", f"adversarial-{key}", "avg")
+            seconds = published_idcor(a.reshape(len(a), -1), b.reshape(len(b), -1), config.permutations)
+            fast = experiment.stage(f"correlate-{key}")["seconds"]
+            print(f"IdCor ({len(a)} pairs, {config.permutations} permutations): published {seconds:.2f}s, "
+                  f"whole correlation stage {fast:.2f}s, ratio {seconds / fast:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
