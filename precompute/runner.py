@@ -20,6 +20,7 @@ from core.devices import resolve_device
 from core.models.registry import build_model, default_checkpoint_path
 from experiments.config import ExperimentConfig, sha256_file
 from experiments.format import ESSENTIAL, TEST, TRAIN, adversarial_set
+from experiments.paths import REPO, resolve_path
 from experiments.store import ExperimentStore
 from precompute.distributed import DistContext, init_distributed
 from precompute.progress import Progress
@@ -31,8 +32,6 @@ from precompute.stages.correlations import run_correlation_stage
 from precompute.stages.data import run_data_stage
 from precompute.stages.defence import run_defence_stage
 from precompute.stages.maps import run_map_stage
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Bf16Classifier(nn.Module):
@@ -82,15 +81,16 @@ def prepare_config(config: ExperimentConfig) -> ExperimentConfig:
         if config.model != "resnet20":
             config.checkpoint_sha256 = "random-or-backbone-weights"
             return config
-        config.checkpoint = default_checkpoint_path()
-        if not os.path.isfile(config.checkpoint):
+        config.checkpoint = os.path.relpath(default_checkpoint_path(), REPO)  # relative: see experiments/paths.py
+        if not os.path.isfile(resolve_path(config.checkpoint)):
             raise ValueError(f"the shipped model {config.checkpoint!r} is missing; pass --checkpoint PATH")
-    config.checkpoint_sha256 = sha256_file(config.checkpoint)
+    config.checkpoint_sha256 = sha256_file(resolve_path(config.checkpoint))
     return config
 
 
 def load_classifier(config: ExperimentConfig, device: torch.device) -> nn.Module:
-    model = build_model(config.model, checkpoint=config.checkpoint, input_norm=config.input_norm).to(device)
+    checkpoint = resolve_path(config.checkpoint) if config.checkpoint else None
+    model = build_model(config.model, checkpoint=checkpoint, input_norm=config.input_norm).to(device)
     return Bf16Classifier(model, device.type).eval() if config.bf16 else model
 
 

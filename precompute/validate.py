@@ -8,10 +8,11 @@ from core.attacks import ATTACKS
 from core.data.datasets import DATASETS
 from core.models.registry import MODELS
 from experiments.config import ExperimentConfig
+from experiments.paths import resolve_path
 
 
 def _check_source(option: str, source: str) -> None:
-    if source not in DATASETS and not os.path.isdir(source):
+    if source not in DATASETS and not os.path.isdir(resolve_path(source)):
         raise ValueError(f"expected {option} to be one of {sorted(DATASETS)} or an existing ImageFolder directory, got {source!r}")
 
 

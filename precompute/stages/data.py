@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from core.data.datasets import load_dataset
+from experiments.paths import resolve_path
 from precompute.stages.context import StageContext
 
 
@@ -18,7 +19,7 @@ def run_data_stage(ctx: StageContext, prefix: str, source: str, split: str, limi
     if ctx.dist.is_main:
         start = time.perf_counter()
         data = load_dataset(
-            source, split=split, limit=limit, size=ctx.config.image_size, root=ctx.config.data_root
+            resolve_path(source), split=split, limit=limit, size=ctx.config.image_size, root=ctx.config.data_root
         )
         ctx.store.write_arrays(
             prefix,
