@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.fourier import apply_fourier_maps
-from core.map_training import SlotAdam, check_images, frozen_eval
+from core.map_training import SlotAdam, check_images, fold_batchnorm, frozen_eval
 
 
 @dataclass
@@ -98,6 +98,7 @@ def train_class_maps(
     config: ClassMapConfig | None = None,
     *,
     classes_at_once: int | None = None,
+    fuse_batchnorm: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ClassMapResult:
     """Train one Fourier map per class (METHOD §5).
@@ -120,7 +121,8 @@ def train_class_maps(
     avg_e = loss_clean (and symmetrically); a class with neither keeps a map of ones.
 
     classes_at_once: how many classes train together as one batch of maps (None: all K); the
-    result does not depend on it beyond float rounding. progress(finished classes, K) is called
+    result does not depend on it beyond float rounding. fuse_batchnorm: train against
+    `fold_batchnorm(model)` (same function, fewer ops). progress(finished classes, K) is called
     after every iteration.
     """
     config = config or ClassMapConfig()
@@ -156,6 +158,7 @@ def train_class_maps(
     finished = num_classes - len(trainable)
 
     with frozen_eval(model):
+        network = fold_batchnorm(model) if fuse_batchnorm else model
         for start in range(0, len(trainable), group_size):
             group = trainable[start : start + group_size]
             maps = torch.ones((len(group), *clean_images.shape[1:]), dtype=clean_images.dtype, device=device)
@@ -166,11 +169,11 @@ def train_class_maps(
             while active:
                 e += 1
                 adv_parts = [(p, _draw(adv_pools[group[p]], generators[group[p]], config.batch_size)) for p in active]
-                adv_losses = _step(model, maps, adam, adv_images, adv_true_labels, adv_parts, config.lam)
+                adv_losses = _step(network, maps, adam, adv_images, adv_true_labels, adv_parts, config.lam)
                 clean_parts = [
                     (p, _draw(clean_pools[group[p]], generators[group[p]], config.batch_size)) for p in active
                 ]
-                clean_losses = _step(model, maps, adam, clean_images, clean_labels, clean_parts, config.lam)
+                clean_losses = _step(network, maps, adam, clean_images, clean_labels, clean_parts, config.lam)
                 still = []
                 for p in active:
                     parts = [losses[p] for losses in (adv_losses, clean_losses) if p in losses]

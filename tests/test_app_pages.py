@@ -19,7 +19,15 @@ from experiments.reader import Experiment
 from tests.fake_experiment import CLASSES, write_fake_experiment
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
-TIMEOUT = 300  # seconds per script run: the first run imports torch and builds the model
+TIMEOUT = 600  # seconds per script run; generous for busy CI machines (a run takes ~1 s on an idle one)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def heavy_imports():
+    """Import torch, Plotly and the app's modules once here, so no script run's timeout pays for them."""
+    import core.attacks  # noqa: F401
+    import ui.loaders  # noqa: F401
+    import ui.views  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.map_training import MapResult, MapTrainConfig, SlotAdam, train_maps
+from core.map_training import MapResult, MapTrainConfig, SlotAdam, fold_batchnorm, train_maps
 
 # 12 images spread over test-1000 (some misclassified by the model: failed maps must agree too)
 IMAGE_INDICES = list(range(0, 1000, 83))[:12]
@@ -151,6 +151,17 @@ def test_lam_zero_keeps_maps_near_ones_and_the_label(akamaster_model, cifar_test
     # Adam moves an entry by about lr per step at most; the CE alone never empties the map
     assert result.maps.min() >= 1 - 2 * config.lr * (config.max_steps + 1)
     assert result.maps.mean() > 0.99
+
+
+def test_fold_batchnorm_same_function(akamaster_model, twelve):
+    images, _ = twelve
+    folded = fold_batchnorm(akamaster_model)
+    assert folded is not akamaster_model and not folded.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in akamaster_model.modules()), "the original is untouched"
+    assert not any(p.requires_grad for p in folded.parameters())
+    with torch.no_grad():
+        assert torch.allclose(folded(images), akamaster_model(images), rtol=0, atol=1e-4)
 
 
 def test_deterministic(akamaster_model, twelve):

@@ -31,6 +31,7 @@ START_TIMEOUT_S = 180  # server start on a busy 2-core machine
 RENDER_TIMEOUT_MS = 240_000  # the first render imports torch and builds the model
 
 pytestmark = pytest.mark.e2e
+PAGE_ERRORS: list[str] = []  # JavaScript errors the browser reported
 
 
 def _free_port() -> int:
@@ -97,9 +98,7 @@ def page(server):
         context = browser.new_context(viewport={"width": 1500, "height": 1000}, device_scale_factor=1)
         tab = context.new_page()
         tab.set_default_timeout(RENDER_TIMEOUT_MS)
-        errors: list[str] = []
-        tab.on("pageerror", lambda err: errors.append(str(err)))
-        tab.errors = errors
+        tab.on("pageerror", lambda err: PAGE_ERRORS.append(str(err)))
         yield tab
         browser.close()
 
@@ -113,7 +112,7 @@ def settle(tab) -> None:
 
 def no_exceptions(tab) -> None:
     assert tab.locator('[data-testid="stException"]').count() == 0, tab.locator('[data-testid="stException"]').first.inner_text()
-    assert not tab.errors, tab.errors
+    assert not PAGE_ERRORS, PAGE_ERRORS
 
 
 def open_page(tab, server: str, path: str, heading: str) -> None:

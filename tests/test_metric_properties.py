@@ -1,0 +1,78 @@
+"""Properties every metric must have, on random inputs drawn by hypothesis.
+
+Symmetry, range, invariance to reordering the pairs (row i of both sets moved together), and the
+p-value's bounds. Inputs are random Gaussian, sparse non-negative ("map-like") or correlated sets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.metrics import cosine_similarities, cosine_summary, idcor, svcca
+
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+@st.composite
+def paired_sets(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, np.random.Generator]:
+    """(N, D) float64 pairs: Gaussian, sparse non-negative, or b = a·M + noise."""
+    n = draw(st.integers(12, 60))
+    d = draw(st.integers(3, 10))
+    kind = draw(st.sampled_from(["gaussian", "sparse", "related"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    a = rng.normal(size=(n, d))
+    if kind == "sparse":
+        a = np.abs(a) * (rng.uniform(size=(n, d)) < 0.6) + 1e-3 * rng.uniform(size=(n, d))
+        b = np.abs(rng.normal(size=(n, d))) * (rng.uniform(size=(n, d)) < 0.6) + 1e-3 * rng.uniform(size=(n, d))
+    elif kind == "related":
+        b = a @ rng.normal(size=(d, d)) + draw(st.floats(0.01, 2.0)) * rng.normal(size=(n, d))
+    else:
+        b = rng.normal(size=(n, d))
+    return torch.from_numpy(a), torch.from_numpy(b), rng
+
+
+@SETTINGS
+@given(paired_sets())
+def test_svcca_is_symmetric_and_between_0_and_1(sets):
+    a, b, _ = sets
+    forward, backward = svcca(a, b), svcca(b, a)
+    assert forward == pytest.approx(backward, rel=1e-9, abs=1e-12)
+    assert -1e-9 <= forward <= 1 + 1e-9
+
+
+@SETTINGS
+@given(paired_sets())
+def test_cosine_is_symmetric_and_between_minus_1_and_1(sets):
+    a, b, _ = sets
+    forward = cosine_similarities(a, b)
+    torch.testing.assert_close(forward, cosine_similarities(b, a), rtol=0, atol=1e-15)
+    assert bool((forward.abs() <= 1 + 1e-12).all())
+
+
+@SETTINGS
+@given(paired_sets())
+def test_cosine_and_svcca_do_not_depend_on_the_order_of_pairs(sets):
+    a, b, rng = sets
+    order = torch.from_numpy(rng.permutation(a.shape[0]))
+    mean, std = cosine_summary(cosine_similarities(a, b))
+    mean_reordered, std_reordered = cosine_summary(cosine_similarities(a[order], b[order]))
+    assert (mean_reordered, std_reordered) == pytest.approx((mean, std), rel=1e-12, abs=1e-15)
+    assert svcca(a[order], b[order]) == pytest.approx(svcca(a, b), rel=1e-9, abs=1e-12)
+
+
+@SETTINGS
+@given(paired_sets(), st.integers(1, 12), st.integers(0, 1000))
+def test_idcor_ids_do_not_depend_on_the_order_of_pairs_and_p_is_bounded(sets, permutations, seed):
+    a, b, rng = sets
+    order = torch.from_numpy(rng.permutation(a.shape[0]))
+    result = idcor(a, b, permutations=permutations, seed=seed)
+    reordered = idcor(a[order], b[order], permutations=permutations, seed=seed)
+    for field in ("id_x", "id_y", "id_joint", "idcor"):
+        assert getattr(reordered, field) == pytest.approx(getattr(result, field), rel=1e-9, abs=1e-12), field
+    for p in (result.p_value, reordered.p_value):
+        assert 1 / (permutations + 1) <= p <= 1
+    assert result.shuffled_ids.shape == (permutations,)
