@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         n_train=len(train.labels),
         n_test=len(test.labels),
         machine=f"{platform.node()} {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
-        torch=torch.__version__,
+        torch=str(torch.__version__),
     )
     save_checkpoint(args.out, net, args.model, model.input_norm, record)
     with open(os.path.splitext(args.out)[0] + ".train.json", "w") as fh:

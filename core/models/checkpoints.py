@@ -7,6 +7,7 @@ possibly with `module.` prefixes from DataParallel); the project's own files, wh
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from typing import Any
@@ -70,7 +71,7 @@ def save_checkpoint(path: str, net: nn.Module, model_name: str, input_norm: str,
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "model": model_name,
         "input_norm": input_norm,
-        "record": record,
+        "record": json.loads(json.dumps(record, default=str)),  # plain types only: loadable with weights_only
     }
     tmp = f"{path}.tmp-{os.getpid()}"
     torch.save(payload, tmp)
