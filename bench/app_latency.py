@@ -59,8 +59,16 @@ def start_server(cache: str | None) -> tuple[subprocess.Popen, str, float]:
     raise SystemExit("the server did not start within 5 minutes")
 
 
+IDLE_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const state = app && app.getAttribute('data-test-script-state');
+    return state === 'notRunning' && document.querySelectorAll('[data-stale="true"]').length === 0;
+}"""
+
+
 def idle(page) -> None:
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=600_000)
+    """Until the script run has finished and no element is stale (the page shows the new state)."""
+    page.wait_for_function(IDLE_JS, timeout=600_000, polling=20)
 
 
 def main() -> None:

@@ -91,26 +91,41 @@ def main() -> None:
     channels_last = {"auto": None, "on": True, "off": False}[args.channels_last]
     print(f"device {device}, threads {torch.get_num_threads()}, {config}, batch {args.batch_size}", flush=True)
 
+    def single_run():
+        steps = []
+        for i in range(args.n_single):
+            steps.append(plain_loop(model, images[i], labels[i], config))
+            print(f"  one at a time: image {i} took {steps[-1]} steps", flush=True)
+        return steps
+
+    single_steps, single_wall, single_cpu = timed(single_run, device)
+    print(
+        f"one at a time: {args.n_single} maps in {single_wall:.1f} s wall ({single_cpu:.1f} s CPU), "
+        f"mean steps {np.mean(single_steps):.0f}",
+        flush=True,
+    )
+
+    def report_progress(done, total):
+        if done % 16 == 0 or done == total:
+            print(f"  batched: {done}/{total} maps", flush=True)
+
     result, batched_wall, batched_cpu = timed(
         lambda: train_maps(
-            model, images[: args.n], labels[: args.n], config, batch_size=args.batch_size, channels_last=channels_last
+            model,
+            images[: args.n],
+            labels[: args.n],
+            config,
+            batch_size=args.batch_size,
+            channels_last=channels_last,
+            progress=report_progress,
         ),
         device,
     )
     batched_steps = int(result.steps.sum())
     print(
         f"batched: {args.n} maps in {batched_wall:.1f} s wall ({batched_cpu:.1f} s CPU), "
-        f"mean steps {result.steps.double().mean():.0f}, kept {result.kept.double().mean():.0%}",
-        flush=True,
-    )
-
-    def single_run():
-        return [plain_loop(model, images[i], labels[i], config) for i in range(args.n_single)]
-
-    single_steps, single_wall, single_cpu = timed(single_run, device)
-    print(
-        f"one at a time: {args.n_single} maps in {single_wall:.1f} s wall ({single_cpu:.1f} s CPU), "
-        f"mean steps {np.mean(single_steps):.0f}",
+        f"steps min/quartiles/max {np.percentile(result.steps.numpy(), [0, 25, 50, 75, 100]).tolist()}, "
+        f"kept {result.kept.double().mean():.0%}",
         flush=True,
     )
     report = {

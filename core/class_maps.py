@@ -99,6 +99,7 @@ def train_class_maps(
     *,
     classes_at_once: int | None = None,
     fuse_batchnorm: bool = True,
+    channels_last: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ClassMapResult:
     """Train one Fourier map per class (METHOD §5).
@@ -112,17 +113,18 @@ def train_class_maps(
     Iteration e = 1, 2, ... for every class c still training: one Adam step on a minibatch of the
     adversarial images with adversarial label c (target: their true label), then one Adam step on a
     minibatch of the clean images of class c (target c); each step's loss is the *mean* CE over its
-    minibatch + λ·Σ|M_c| (the published code uses the default mean-reduced CrossEntropyLoss; a
-    summed CE would make λ = 0.001 irrelevant), and the map is clamped to [0, 1] after each step.
-    (The paper's text names the clean step first; METHOD and the published code do adversarial
-    first, which is followed here.) avg_e = (loss_adv + loss_clean) / 2, each loss from the
+    minibatch + λ·Σ|M_c| (METHOD does not say; the mean is PyTorch's default reduction, and a CE
+    summed over 128 images would make λ = 0.001 negligible), and the map is clamped to [0, 1]
+    after each step. (The paper's text names the clean step first; METHOD §5, which records the
+    published implementation, puts the adversarial step first, as done here.) avg_e = (loss_adv + loss_clean) / 2, each loss from the
     forward pass before its step; stop when (e > min_steps and |avg_e − mean(last window avg)| <
     tol) or e > max_steps. A class with no adversarial images trains on clean steps only and
     avg_e = loss_clean (and symmetrically); a class with neither keeps a map of ones.
 
     classes_at_once: how many classes train together as one batch of maps (None: all K); the
     result does not depend on it beyond float rounding. fuse_batchnorm: train against
-    `fold_batchnorm(model)` (same function, fewer ops). progress(finished classes, K) is called
+    `fold_batchnorm(model)` (same function, fewer ops). channels_last: as in `train_maps` (None:
+    on CPU only). progress(finished classes, K) is called
     after every iteration.
     """
     config = config or ClassMapConfig()
@@ -155,6 +157,8 @@ def train_class_maps(
     loss_out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
     trainable = [c for c in range(num_classes) if clean_pools[c].numel() or adv_pools[c].numel()]
     group_size = classes_at_once or max(1, len(trainable))
+    if channels_last is None:
+        channels_last = device.type == "cpu"
     finished = num_classes - len(trainable)
 
     with frozen_eval(model):
@@ -169,11 +173,11 @@ def train_class_maps(
             while active:
                 e += 1
                 adv_parts = [(p, _draw(adv_pools[group[p]], generators[group[p]], config.batch_size)) for p in active]
-                adv_losses = _step(network, maps, adam, adv_images, adv_true_labels, adv_parts, config.lam)
+                adv_losses = _step(network, maps, adam, adv_images, adv_true_labels, adv_parts, config.lam, channels_last)
                 clean_parts = [
                     (p, _draw(clean_pools[group[p]], generators[group[p]], config.batch_size)) for p in active
                 ]
-                clean_losses = _step(network, maps, adam, clean_images, clean_labels, clean_parts, config.lam)
+                clean_losses = _step(network, maps, adam, clean_images, clean_labels, clean_parts, config.lam, channels_last)
                 still = []
                 for p in active:
                     parts = [losses[p] for losses in (adv_losses, clean_losses) if p in losses]
@@ -202,6 +206,7 @@ def _step(
     targets: torch.Tensor,
     parts: list[tuple[int, torch.Tensor]],
     lam: float,
+    channels_last: bool,
 ) -> dict[int, float]:
     """One Adam step for every map position p in `parts` on its minibatch `rows`; returns {p: loss}.
 
@@ -219,7 +224,10 @@ def _step(
 
     leaf = maps.detach().requires_grad_(True)
     own_maps = leaf[positions]  # (P, C, H, W)
-    logits = model(apply_fourier_maps(images[rows], own_maps[owner]))  # (R, K)
+    filtered = apply_fourier_maps(images[rows], own_maps[owner])  # (R, C, H, W)
+    if channels_last:
+        filtered = filtered.contiguous(memory_format=torch.channels_last)
+    logits = model(filtered)  # (R, K)
     ce = F.cross_entropy(logits, targets[rows], reduction="none")  # (R,)
     ce_mean = torch.zeros(len(parts), dtype=ce.dtype, device=device).index_add_(0, owner, ce) / counts  # (P,)
     losses = ce_mean + lam * own_maps.abs().sum(dim=(1, 2, 3))  # (P,)

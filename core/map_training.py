@@ -59,7 +59,10 @@ class MapTrainConfig:
 
 @dataclass
 class MapResult:
-    """Maps and per-image outcome of `train_maps`, in the order of the input images."""
+    """Maps and per-image outcome of `train_maps`, in the order of the input images.
+
+    maps live on the images' device; the small per-image vectors on the CPU.
+    """
 
     maps: torch.Tensor  # (N, C, H, W) float32 in [0, 1], natural FFT order (the cache stores them shifted)
     steps: torch.Tensor  # (N,) int64: Adam steps taken (= the step number t at which the image stopped)
@@ -245,9 +248,8 @@ def train_maps(
             if channels_last:
                 filtered = filtered.contiguous(memory_format=torch.channels_last)
             logits = network(filtered)  # (S, K)
-            per_image = F.cross_entropy(logits, batch_targets, reduction="none") + config.lam * leaf.abs().sum(
-                dim=(1, 2, 3)
-            )  # (S,)
+            cross_entropy = F.cross_entropy(logits, batch_targets, reduction="none")  # (S,)
+            per_image = cross_entropy + config.lam * leaf.abs().sum(dim=(1, 2, 3))  # (S,)
             # the sum keeps each map's gradient equal to its one-image gradient
             (grad,) = torch.autograd.grad(per_image.sum(), leaf)
             with torch.no_grad():
@@ -261,7 +263,8 @@ def train_maps(
                 history = slot_losses[slot]
                 history.append(loss)
                 t = slot_t[slot]
-                if (t > config.min_steps and abs(loss - sum(history) / len(history)) < config.tol) or t > config.max_steps:
+                converged = t > config.min_steps and abs(loss - sum(history) / len(history)) < config.tol
+                if converged or t > config.max_steps:
                     done.append(slot)
             if not done:
                 continue

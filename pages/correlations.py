@@ -42,7 +42,7 @@ def table_rows(experiment: Experiment) -> list[dict]:
             "paper cosine": (f"{paper['cosine_mean']:.2f} ± {paper['cosine_std']:.2f}" if "cosine_mean" in paper else "–"),
             "paper IdCor": _fmt(paper.get("idcor")),
             "paper p": _fmt(paper.get("p_value")),
-            "note": summary.get("error", ""),
+            **({"note": summary["error"]} if summary.get("error") else {}),
         })
     return rows
 

@@ -14,17 +14,17 @@ from ui.roots import manifest_stamp
 from ui.state import set_value
 from ui.views import render_pair_views
 
-GALLERY = 16  # thumbnails per gallery page
+GALLERY = 24  # thumbnails per gallery page
 ALL = "all classes"
 
 
-def attack_choice(keys: list[str], key_prefix: str) -> str | None:
-    """Attack, then ε for PGD (from what the cache holds) -> an attack key, or None if there is none."""
+def attack_choice(keys: list[str], key_prefix: str, cols: list) -> str | None:
+    """Attack in cols[0], then ε for PGD in cols[1] (from what the cache holds) -> an attack key, or None."""
     if not keys:
+        cols[0].info("This experiment has no attack.")
         return None
     bases = list(dict.fromkeys(k.partition("-")[0] for k in keys))
     names = {"fmn": "FMN", "pgd": "PGD", "deepfool": "DeepFool"}
-    cols = st.columns(2)
     base = cols[0].selectbox("Attack", bases, format_func=lambda b: names.get(b, b), key=f"{key_prefix}_attack")
     if base != "pgd":
         return base
@@ -55,7 +55,7 @@ def gallery(experiment: Experiment, indices: list[int]) -> None:
         page = st.number_input(f"Gallery page (of {pages})", 1, pages, 1, key="explore_gallery_page")
         indices = indices[(page - 1) * GALLERY: page * GALLERY]
     pictures = thumbnails(experiment.path, manifest_stamp(experiment.path), tuple(indices))
-    per_row = 8
+    per_row = 12
     for start in range(0, len(indices), per_row):
         cols = st.columns(per_row)
         for col, index, picture in zip(cols, indices[start:start + per_row], pictures[start:start + per_row], strict=False):
@@ -65,13 +65,14 @@ def gallery(experiment: Experiment, indices: list[int]) -> None:
 
 
 def explore_ui(experiment: Experiment) -> dict:
-    """Widgets of Explore -> {"attack": key or None, "index": int}."""
-    attack = attack_choice(experiment.attack_keys, "explore")
+    """Widgets of Explore -> {"attack": key or None, "index": int or None}."""
     labels = experiment.labels()
     classes = experiment.classes
     counts = np.bincount(labels, minlength=len(classes))
-    cls = st.selectbox("Class", [ALL, *classes], key="explore_class",
-                       format_func=lambda c: c if c == ALL else f"{c} ({counts[classes.index(c)]} images)")
+    cols = st.columns([1, 1, 1, 2])
+    attack = attack_choice(experiment.attack_keys, "explore", cols[:2])
+    cls = cols[2].selectbox("Class", [ALL, *classes], key="explore_class",
+                            format_func=lambda c: c if c == ALL else f"{c} ({counts[classes.index(c)]} images)")
     indices = list(range(experiment.n)) if cls == ALL else [int(i) for i in np.flatnonzero(labels == classes.index(cls))]
     if not indices:
         st.info(f"No image of class {cls} in this experiment.")
@@ -79,9 +80,9 @@ def explore_ui(experiment: Experiment) -> dict:
     names, has = image_labels(experiment, attack)
     if st.session_state.get("explore_image") not in indices:  # first visit or new class: an image with both maps
         st.session_state["explore_image"] = next((i for i in indices if has[i]), indices[0])
+    index = cols[3].selectbox("Image", indices, format_func=names.get, key="explore_image")
     with st.expander("Gallery: click a number to pick that image", expanded=True):
         gallery(experiment, indices)
-    index = st.selectbox("Image", indices, format_func=names.get, key="explore_image")
     return {"attack": attack, "index": int(index)}
 
 

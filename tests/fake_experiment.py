@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import torch
 
-from experiments.config import ExperimentConfig
+from core.metrics.repairing import repaired_cosine
+from experiments.config import ExperimentConfig, sha256_file
 from experiments.format import (
     STATUS_ATTACK_FAILED,
     STATUS_KEPT,
@@ -65,19 +67,29 @@ def _write_map_set(store: ExperimentStore, name: str, status: np.ndarray, rng: n
 
 def write_fake_experiment(root: str, *, n: int = 6, size: int = 32, classes: tuple[str, ...] = CLASSES,
                           attacks: tuple[str, ...] = ("fmn", "pgd-8"), model: str = "resnet20", seed: int = 0,
-                          name: str = "fake", class_maps: bool = True) -> str:
-    """Write the experiment under `root` and return its directory."""
+                          name: str = "fake", class_maps: bool = True, images: np.ndarray | None = None,
+                          checkpoint: str | None = None, input_norm: str | None = None) -> str:
+    """Write the experiment under `root` and return its directory.
+
+    images: optional uint8 (n, 3, size, size) pictures to use instead of random pixels (image i is
+    labelled classes[i % K]). checkpoint / input_norm: real weights for the app's live parts
+    (filtered predictions, defence, Lab); by default the model has random weights.
+    """
     rng = np.random.default_rng(seed)
     k = len(classes)
     config = ExperimentConfig(
-        name=name, model=model, checkpoint=None, checkpoint_sha256="random-or-backbone-weights",
-        input_norm="none" if model == "resnet20" else "imagenet", data="fake-data", image_size=size,
+        name=name, model=model, checkpoint=checkpoint,
+        checkpoint_sha256=sha256_file(checkpoint) if checkpoint else "random-or-backbone-weights",
+        input_norm=input_norm or ("none" if model == "resnet20" else "imagenet"), data="fake-data", image_size=size,
         attacks=tuple(dict.fromkeys(a.partition("-")[0] for a in attacks)), eps=(8.0,), lam=0.1, seed=seed,
     )
     store = ExperimentStore(os.path.join(root, config.experiment_id()))
     store.create(config.experiment_id(), config.to_dict(), {"config_hash": config.config_hash(),
                                                             "map_order": "fftshift (zero frequency at [H//2, W//2])"})
-    images = rng.integers(0, 256, size=(n, 3, size, size), dtype=np.uint8)
+    if images is None:
+        images = rng.integers(0, 256, size=(n, 3, size, size), dtype=np.uint8)
+    elif images.shape != (n, 3, size, size) or images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images of shape {(n, 3, size, size)}, got {images.dtype} {images.shape}")
     labels = (np.arange(n) % k).astype(np.int64)
     store.write_arrays("test", {"images": images, "labels": labels})
     store.write_json("test/meta.json", {"ids": [f"{i}.png" for i in range(n)], "classes": list(classes)})
@@ -132,17 +144,39 @@ def write_fake_experiment(root: str, *, n: int = 6, size: int = 32, classes: tup
     return store.path
 
 
+def cifar_pictures(folder: str, n: int, classes: tuple[str, ...] = CLASSES) -> np.ndarray | None:
+    """uint8 (n, 3, 32, 32) real pictures from an ImageFolder of CIFAR-10 PNGs (image i of class i % K), or None."""
+    from PIL import Image
+
+    pictures = []
+    for i in range(n):
+        directory = os.path.join(folder, classes[i % len(classes)])
+        if not os.path.isdir(directory):
+            return None
+        files = sorted(os.listdir(directory))
+        with Image.open(os.path.join(directory, files[i // len(classes)])) as picture:
+            pictures.append(np.asarray(picture.convert("RGB")).transpose(2, 0, 1))
+    return np.stack(pictures).astype(np.uint8)
+
+
 def _write_correlation(store: ExperimentStore, key: str, rng: np.random.Generator) -> None:
     essential = np.asarray(store.load_array("maps/essential/status.npy"))
     adversarial = np.asarray(store.load_array(f"maps/{adversarial_set(key)}/status.npy"))
     positions = np.flatnonzero((essential == STATUS_KEPT) & (adversarial == STATUS_KEPT))
+    rows = []
+    for name in ("essential", adversarial_set(key)):
+        maps = store.load_array(f"maps/{name}/pooled_avg.npy" if store.has_array(f"maps/{name}/pooled_avg.npy")
+                                else f"maps/{name}/maps.npy")
+        row = np.asarray(store.load_array(f"maps/{name}/row.npy"))[positions]
+        rows.append(torch.from_numpy(np.asarray(maps[row], dtype=np.float64).reshape(len(positions), -1)))
+    repaired = repaired_cosine(rows[0], rows[1], repairings=10, seed=0)  # the real baseline, as the stage computes it
     cosine = rng.uniform(0.3, 0.9, len(positions)).astype(np.float32)
     null_ids = rng.normal(6.0, 0.5, 100).astype(np.float32)
     summary = {
         "n": int(len(positions)), "dim": 3072, "svcca": 0.31, "cosine_mean": float(cosine.mean()),
         "cosine_std": float(cosine.std()), "idcor": 0.42, "p_value": 0.0099, "id_a": 3.1, "id_b": 3.4, "id_joint": 4.2,
-        "permutations": 100, "seed": 0, "pool": "none", "repairings": 10, "repaired_cosine_mean": 0.2,
-        "repaired_cosine_std": 0.1, "repaired_svcca_mean": 0.1, "repaired_svcca_std": 0.05, "attack_key": key,
+        "permutations": 100, "seed": 0, "pool": "none", "repairings": 10, "repaired_cosine_mean": repaired["mean"],
+        "repaired_cosine_std": repaired["std"], "repaired_svcca_mean": 0.1, "repaired_svcca_std": 0.05, "attack_key": key,
     }
     store.write_arrays(f"correlations/{key}", {"positions": positions.astype(np.int64), "cosine": cosine,
                                                "null_ids": null_ids})

@@ -59,7 +59,7 @@ CONFIG = ClassMapConfig(lam=0.001, lr=0.05, min_steps=2, max_steps=2, tol=0.0, b
 def test_adversarial_step_then_clean_step(akamaster_model, small_sets):
     clean, clean_labels, adv, adv_labels, adv_true = small_sets
     result = train_class_maps(
-        akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, CONFIG, fuse_batchnorm=False
+        akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, CONFIG, fuse_batchnorm=False, channels_last=False
     )
     assert result.iterations.tolist() == [0, 0, 0, 3, 0, 3, 0, 0, 0, 0]
     assert torch.isnan(result.final_loss[[0, 1, 2, 4, 6, 7, 8, 9]]).all() and torch.isfinite(result.final_loss[[3, 5]]).all()
@@ -77,7 +77,8 @@ def test_adversarial_step_then_clean_step(akamaster_model, small_sets):
 def test_plain_variant_without_adversarial_step(akamaster_model, small_sets):
     clean, clean_labels, adv, _, adv_true = small_sets
     config = ClassMapConfig(**{**CONFIG.__dict__, "adversarial_step": False})
-    result = train_class_maps(akamaster_model, clean, clean_labels, None, None, None, 10, config, fuse_batchnorm=False)
+    result = train_class_maps(akamaster_model, clean, clean_labels, None, None, None, 10, config, fuse_batchnorm=False, channels_last=False
+    )
     expected = plain_class_map(akamaster_model, clean[:3], 3, adv[:0], adv_true[:0], config, 3)
     assert (result.maps[3] - expected).abs().max() < 1e-5
     assert result.maps.min() >= 0 and result.maps.max() <= 1
@@ -104,12 +105,15 @@ def test_classes_together_equal_one_at_a_time_with_minibatches(akamaster_model, 
     alone = train_class_maps(
         akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, config, classes_at_once=1
     )
-    assert (together.maps - alone.maps).abs().max() < 1e-5
+    # float rounding of different batch shapes only; a wrong draw or a shared Adam state moves entries by ~lr
+    print("grouped vs alone", (together.maps - alone.maps).abs().max().item())
+    assert (together.maps - alone.maps).abs().max() < 1e-3
     assert torch.equal(together.iterations, alone.iterations)
     other_seed = train_class_maps(
         akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, ClassMapConfig(**{**config.__dict__, "seed": 8})
     )
-    assert (other_seed.maps - together.maps).abs().max() > 1e-4, "the seed should change the minibatches"
+    print("other seed", (other_seed.maps - together.maps).abs().max().item())
+    assert (other_seed.maps - together.maps).abs().max() > 1e-2, "the seed should change the minibatches"
 
 
 @pytest.fixture(scope="module")

@@ -115,10 +115,11 @@ def test_checkpoint_with_pickled_code_is_refused_without_running_it(payload, tmp
 def test_missing_and_corrupt_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         build_model("resnet20", checkpoint=str(tmp_path / "missing.pt"))
-    junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"not a checkpoint" * 10)
+    truncated = tmp_path / "truncated.pt"
+    torch.save(ResNet20(10).state_dict(), truncated)
+    truncated.write_bytes(truncated.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="could not read checkpoint"):
-        build_model("resnet20", checkpoint=str(junk))
+        build_model("resnet20", checkpoint=str(truncated))
 
 
 def test_unknown_model_name():

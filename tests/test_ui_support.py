@@ -39,8 +39,9 @@ def test_png_is_enlarged_with_crisp_pixels():
 
 
 def test_csv_rows_and_missing_values():
-    data = csv_bytes([{"a": 1, "b": None}, {"a": 2.5, "b": "x"}])
-    assert list(csv.DictReader(io.StringIO(data.decode()))) == [{"a": "1", "b": ""}, {"a": "2.5", "b": "x"}]
+    data = csv_bytes([{"a": 1, "b": None}, {"a": 2.5, "b": "x", "note": "n"}])
+    assert list(csv.DictReader(io.StringIO(data.decode()))) == [{"a": "1", "b": "", "note": ""},
+                                                                 {"a": "2.5", "b": "x", "note": "n"}]
     assert csv_bytes([]) == b""
 
 
@@ -127,3 +128,26 @@ def test_paper_numbers_lookup():
     assert paper_row("resnet20", 32, "pgd-5") is None
     assert eps_of("pgd-8") == 8.0 and eps_of("fmn") is None
     assert attack_label("pgd-3") == "PGD ε=3/255" and attack_label("deepfool") == "DeepFool"
+
+
+def test_cached_readers_match_the_stored_correlation(tmp_path):
+    from experiments.reader import Experiment
+    from tests.fake_experiment import write_fake_experiment
+    from ui.loaders import class_averages, paired_maps, repaired_cosines
+
+    experiment = Experiment(write_fake_experiment(str(tmp_path)))
+    for key in experiment.attack_keys:
+        summary = experiment.correlation(key)
+        pairs = paired_maps(experiment, key)
+        np.testing.assert_array_equal(pairs["positions"], summary["positions"])
+        values = repaired_cosines(experiment, key)
+        assert len(values) == summary["repairings"] * summary["n"]
+        assert values.mean() == pytest.approx(summary["repaired_cosine_mean"], rel=1e-9)  # same derangements
+        averages = class_averages(experiment, key)
+        labels = experiment.labels()
+        for c in range(len(experiment.classes)):
+            members = [i for i in summary["positions"] if labels[i] == c]
+            assert averages["counts"][c] == len(members)
+            if members:
+                expected = np.mean([experiment.essential_map(i)[0].mean(axis=0) for i in members], axis=0)
+                np.testing.assert_allclose(averages["essential"][c], expected, rtol=1e-6)

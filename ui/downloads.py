@@ -49,10 +49,10 @@ def png_bytes(image: np.ndarray, *, scale: int = 8) -> bytes:
 
 
 def csv_bytes(rows: Sequence[dict], columns: Sequence[str] | None = None) -> bytes:
-    """Rows of dicts as UTF-8 CSV; columns default to the keys of the first row, in order."""
+    """Rows of dicts as UTF-8 CSV; columns default to every key that occurs, in order of appearance."""
     if not rows:
         return b""
-    columns = list(columns or rows[0].keys())
+    columns = list(columns or dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

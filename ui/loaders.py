@@ -13,9 +13,8 @@ import streamlit as st
 import torch
 from torch import nn
 
-from core.metrics.cosine import cosine_similarities
 from core.metrics.pooling import pool_maps
-from core.metrics.repairing import random_derangement
+from core.metrics.repairing import repaired_cosine
 from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment, ExperimentListing, find_experiments
 from experiments.store import CacheError
@@ -122,18 +121,22 @@ def _repaired_cosines(path: str, stamp: int, attack_key: str, repairings: int, s
     pairs = _paired_maps(path, stamp, attack_key)
     if not pairs or len(pairs["positions"]) < 2:
         return np.zeros(0)
-    a = torch.from_numpy(pairs["essential"].reshape(len(pairs["positions"]), -1)).double()
-    b = torch.from_numpy(pairs["adversarial"].reshape(len(pairs["positions"]), -1)).double()
-    generator = torch.Generator().manual_seed(seed)
-    values = [cosine_similarities(a, b[random_derangement(a.shape[0], generator)]) for _ in range(repairings)]
-    return torch.cat(values).numpy()
+    n = len(pairs["positions"])
+    a = torch.from_numpy(pairs["essential"].reshape(n, -1)).double()  # (P, D)
+    b = torch.from_numpy(pairs["adversarial"].reshape(n, -1)).double()
+    return repaired_cosine(a, b, repairings=repairings, seed=seed)["values"].flatten().numpy()
 
 
 def repaired_cosines(experiment: Experiment, attack_key: str) -> np.ndarray:
-    """Cosines of each essential map against the adversarial map of another image (random derangements)."""
-    repairings = max(1, int(experiment.config.repairings))
-    return _repaired_cosines(experiment.path, manifest_stamp(experiment.path), attack_key, repairings,
-                             int(experiment.config.seed))
+    """Cosines of each essential map against the adversarial map of another image (random derangements).
+
+    Same derangements as the correlation stage (its seed and count are in the summary), so the mean
+    equals the table's re-paired cosine.
+    """
+    summary = experiment.correlation(attack_key) or {}
+    repairings = int(summary.get("repairings") or max(1, experiment.config.repairings))
+    seed = int(summary.get("seed", experiment.config.seed))
+    return _repaired_cosines(experiment.path, manifest_stamp(experiment.path), attack_key, repairings, seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

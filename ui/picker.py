@@ -20,7 +20,11 @@ PICKER_KEY = "experiment"
 
 def _listings() -> list[ExperimentListing]:
     roots = cache_roots()
-    return list_experiments(tuple(roots), roots_stamp(roots))
+    try:
+        return list_experiments(tuple(roots), roots_stamp(roots))
+    except OSError as err:  # an unreadable cache root: say so, show nothing from it
+        st.sidebar.error(f"Could not read the experiment caches: {err}")
+        return []
 
 
 def _origin(path: str) -> str:

@@ -53,10 +53,16 @@ def server(tmp_path_factory):
     env = dict(os.environ, GIT_PYTHON_REFRESH="quiet")
     if not _demo_present():
         sys.path.insert(0, str(REPO))
-        from tests.fake_experiment import write_fake_experiment
+        from tests.conftest import AKAMASTER, CIFAR_TEST
+        from tests.fake_experiment import cifar_pictures, write_fake_experiment
 
         root = tmp_path_factory.mktemp("cache")
-        write_fake_experiment(str(root), n=12)
+        if CIFAR_TEST.is_dir() and AKAMASTER.is_file():  # real pictures and a real model when ../shared has them
+            classes = tuple(sorted(os.listdir(CIFAR_TEST)))
+            write_fake_experiment(str(root), n=12, classes=classes, images=cifar_pictures(str(CIFAR_TEST), 12, classes),
+                                  checkpoint=str(AKAMASTER), input_norm="imagenet")
+        else:
+            write_fake_experiment(str(root), n=12)
         env.update(FMAPS_CACHE=str(root), FMAPS_ONLY="1")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")
@@ -103,11 +109,20 @@ def page(server):
         browser.close()
 
 
+IDLE_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) return false;
+    const state = app.getAttribute('data-test-script-state');
+    return state !== 'running' && state !== 'rerunRequested' && state !== 'initial'
+        && document.querySelectorAll('[data-stale="true"]').length === 0;
+}"""
+
+
 def settle(tab) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
-    tab.wait_for_timeout(500)
-    tab.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=RENDER_TIMEOUT_MS)
-    tab.wait_for_timeout(800)  # let Plotly draw
+    """Wait until Streamlit has finished the script run and no element is stale, then let Plotly draw."""
+    tab.wait_for_timeout(400)  # a click's rerun starts within this
+    tab.wait_for_function(IDLE_JS, timeout=RENDER_TIMEOUT_MS, polling=200)
+    tab.wait_for_timeout(800)
 
 
 def no_exceptions(tab) -> None:
@@ -120,6 +135,17 @@ def open_page(tab, server: str, path: str, heading: str) -> None:
     tab.get_by_role("heading", name=heading).first.wait_for()
     settle(tab)
     no_exceptions(tab)
+
+
+def shoot(tab, name: str) -> None:
+    """Save the whole page: Streamlit scrolls inside its main block, so grow the window to its height first."""
+    height = tab.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                          " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    tab.set_viewport_size({"width": 1500, "height": int(min(max(1000, height + 40), 16000))})
+    tab.wait_for_timeout(1500)  # let Plotly re-lay out
+    settle(tab)
+    tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    tab.set_viewport_size({"width": 1500, "height": 1000})
 
 
 def choose(tab, label: str, option: str) -> None:
@@ -138,11 +164,12 @@ def test_home(page, server):
     assert sidebar.get_by_text("Experiment to show").count() == 1
     for name in ("Explore", "Correlations", "Defence", "Lab", "Method"):
         assert sidebar.get_by_role("link", name=name).count() == 1
-    page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
+    shoot(page, "home")
 
 
 def test_explore_click_through(page, server):
     open_page(page, server, "explore", "Explore one image")
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Experiment to show").count() == 1  # on every page
     page.get_by_role("button", name="#3", exact=True).click()
     settle(page)
     page.get_by_text(re.compile(r"Image #3 ·")).first.wait_for()
@@ -150,14 +177,14 @@ def test_explore_click_through(page, server):
     choose(page, "Attack", "PGD")
     page.get_by_text(re.compile(r"attack: PGD")).first.wait_for()
     no_exceptions(page)
-    page.screenshot(path=str(SHOTS / "explore.png"), full_page=True)
+    shoot(page, "explore")
 
 
 def test_correlations(page, server):
     open_page(page, server, "correlations", "Correlations")
     assert page.locator('[data-testid="stDataFrame"]').count() == 1
     assert page.get_by_text("Cosine similarity per image pair").count() >= 1 or page.locator(".js-plotly-plot").count() >= 4
-    page.screenshot(path=str(SHOTS / "correlations.png"), full_page=True)
+    shoot(page, "correlations")
 
 
 def test_defence_live(page, server):
@@ -167,7 +194,7 @@ def test_defence_live(page, server):
     assert page.get_by_text(re.compile(r"Defended prediction:")).count() == 2  # clean and adversarial
     assert page.get_by_text(re.compile(r"Table IV")).count() >= 1
     no_exceptions(page)
-    page.screenshot(path=str(SHOTS / "defence.png"), full_page=True)
+    shoot(page, "defence")
 
 
 def test_lab_trains(page, server):
@@ -181,10 +208,10 @@ def test_lab_trains(page, server):
     page.get_by_text(re.compile(r"Result for")).first.wait_for()
     settle(page)
     no_exceptions(page)
-    page.screenshot(path=str(SHOTS / "lab.png"), full_page=True)
+    shoot(page, "lab")
 
 
 def test_method(page, server):
     open_page(page, server, "method", "How it works")
     assert page.locator(".katex").count() >= 6  # the formulas rendered
-    page.screenshot(path=str(SHOTS / "method.png"), full_page=True)
+    shoot(page, "method")
