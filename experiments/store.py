@@ -218,6 +218,22 @@ class ExperimentStore:
         with open(self.full(relpath)) as fh:
             return json.load(fh)
 
+    def drop(self, prefix: str) -> list[str]:
+        """Delete every recorded file under `prefix/` and its manifest entries (e.g. the training
+        images of a shipped demo); the manifest lists the prefix under "dropped"."""
+        manifest = self.manifest()
+        removed = []
+        for table in ("arrays", "files"):
+            for relpath in [k for k in manifest[table] if k.startswith(prefix + "/")]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.full(relpath))
+                del manifest[table][relpath]
+                removed.append(relpath)
+        manifest["dropped"] = sorted(set(manifest.get("dropped", [])) | {prefix})
+        self._write_manifest(manifest)
+        shutil.rmtree(self.full(prefix), ignore_errors=True)
+        return removed
+
     # ---------- resumable chunks ----------
     def part_path(self, stage: str, chunk: int) -> str:
         return self.full(f"parts/{stage}/{chunk:05d}.npz")

@@ -18,6 +18,7 @@ COMMANDS = {
     "export": "precompute.export_cmd",
     "report": "precompute.report_cmd",
     "list": "precompute.list_cmd",
+    "prune": "precompute.prune_cmd",
     "correlate": "precompute.correlate_cmd",
     "train-model": "precompute.train_model_cmd",
 }

@@ -105,15 +105,18 @@ def test_classes_together_equal_one_at_a_time_with_minibatches(akamaster_model, 
     alone = train_class_maps(
         akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, config, classes_at_once=1
     )
-    # float rounding of different batch shapes only; a wrong draw or a shared Adam state moves entries by ~lr
-    print("grouped vs alone", (together.maps - alone.maps).abs().max().item())
-    assert (together.maps - alone.maps).abs().max() < 1e-3
+    # Different batch shapes round differently, and Adam's normalisation blows that up for entries whose
+    # gradient is near zero; a wrong draw or a shared Adam state would move many entries by ~lr = 0.05.
+    difference = (together.maps - alone.maps)[[3, 5]].abs()  # the two classes with data
+    print("grouped vs alone: max", difference.max().item(), "mean", difference.mean().item())
+    assert difference.max() < 1e-2 and difference.mean() < 1e-4
     assert torch.equal(together.iterations, alone.iterations)
     other_seed = train_class_maps(
         akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, ClassMapConfig(**{**config.__dict__, "seed": 8})
     )
-    print("other seed", (other_seed.maps - together.maps).abs().max().item())
-    assert (other_seed.maps - together.maps).abs().max() > 1e-2, "the seed should change the minibatches"
+    seed_difference = (other_seed.maps - together.maps)[[3, 5]].abs()
+    print("other seed: max", seed_difference.max().item(), "mean", seed_difference.mean().item())
+    assert seed_difference.max() > 0.05 and seed_difference.mean() > 1e-3, "the seed should change the minibatches"
 
 
 @pytest.fixture(scope="module")
