@@ -90,15 +90,17 @@ def render_explore(experiment: Experiment, params: dict) -> None:
     if params["index"] is None:
         return
     index, attack = params["index"], params["attack"]
-    model, note = experiment_model(experiment)
+    model, model_note = experiment_model(experiment)
     if model is None:
-        st.warning(f"Predictions on filtered images are not available: {note}")
+        st.warning(f"Predictions on filtered images are not available: {model_note}")
     views = cached_image_views(experiment, index, attack, model)
     classes = experiment.classes
     pred = int(np.argmax(views["clean_probs"]))
     st.markdown(f"### Image #{index} · `{views['id']}` · true class **{classes[views['label']]}** · "
                 f"model says **{classes[pred]}**" + (f" · attack: **{attack_label(attack)}**" if attack else ""))
-    render_pair_views(views, classes, "explore", file_stem=f"{experiment.id}_image{index}_{attack or 'clean'}")
+    cache_key = (experiment.path, manifest_stamp(experiment.path), index, attack, model_note if model else "no model")
+    render_pair_views(views, classes, "explore", file_stem=f"{experiment.id}_image{index}_{attack or 'clean'}",
+                      cache_key=cache_key)
 
 
 st.title("Explore one image")

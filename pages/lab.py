@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 
 import numpy as np
 import streamlit as st
@@ -112,7 +113,7 @@ def run_training(model: object, params: dict) -> None:
         st.error(str(err))
         return
     bar.progress(1.0, text=f"Done in {time.perf_counter() - start:.1f} s")
-    result.update(name=params["name"], seconds=time.perf_counter() - start, id=params["name"])
+    result.update(name=params["name"], seconds=time.perf_counter() - start, id=params["name"], run_id=uuid.uuid4().hex)
     st.session_state["lab_result"] = result
     st.session_state["lab_error"] = None
 
@@ -127,7 +128,8 @@ def render_lab_result(experiment: Experiment) -> None:
     eps = f" ε = {result['eps'] * 255:.0f}/255" if result.get("eps") else ""
     st.markdown(f"### Result for `{result['name']}` · {ATTACKS[result['attack']].label}{eps} · λ = {result['lam']:g} · "
                 f"{steps} · {result['seconds']:.1f} s")
-    render_pair_views(result, classes, "lab", file_stem=f"lab_{result['name']}_{result['attack']}")
+    render_pair_views(result, classes, "lab", file_stem=f"lab_{result['name']}_{result['attack']}",
+                      cache_key=(result["run_id"],), per_session=True)
 
 
 st.title("Lab: train maps live")

@@ -249,3 +249,20 @@ def test_damaged_experiment_is_listed_and_skipped(tmp_path, monkeypatch):
     at.switch_page("pages/explore.py").run()
     no_errors(at)
     assert at.selectbox(key="explore_image").value == 2  # the good experiment is shown
+
+
+def test_incomplete_experiment_says_how_to_finish(tmp_path, monkeypatch):
+    from experiments.config import ExperimentConfig
+    from experiments.store import ExperimentStore
+
+    config = ExperimentConfig(name="partial", data="fake-data")
+    store = ExperimentStore(str(tmp_path / config.experiment_id()))
+    store.create(config.experiment_id(), config.to_dict(), {"config_hash": config.config_hash()})
+    store.write_arrays("test", {"images": np.zeros((2, 3, 32, 32), np.uint8), "labels": np.zeros(2, np.int64)})
+    store.write_json("test/meta.json", {"ids": ["0.png", "1.png"], "classes": list(CLASSES)})
+    store.mark_stage("test", n=2)  # interrupted before the classify stage
+    monkeypatch.setenv("FMAPS_CACHE", str(tmp_path))
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on("pages/explore.py")
+    no_errors(at)
+    assert any("is incomplete" in w.value and "resumes" in w.value for w in at.warning)

@@ -54,6 +54,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _experiment_dir(out)
 
 
+@pytest.mark.slow
 def test_run_produces_every_stage(small_run: Path) -> None:
     experiment = Experiment(str(small_run))
     assert experiment.n == 8
@@ -84,11 +85,13 @@ def test_run_produces_every_stage(small_run: Path) -> None:
     assert not list(small_run.glob("parts"))  # merged parts are removed
 
 
+@pytest.mark.slow
 def test_pgd_respects_eps(small_run: Path) -> None:
     experiment = Experiment(str(small_run))
     assert float(np.max(experiment.attack("pgd-8")["linf"])) <= 8 / 255 + 1e-5
 
 
+@pytest.mark.slow
 def test_export_report_list(small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "pairs.npz"
     assert main(["export", str(small_run), "--out", str(out), "--attack", "pgd", "--eps", "8"]) == 0
@@ -106,6 +109,7 @@ def test_export_report_list(small_run: Path, tmp_path: Path, capsys: pytest.Capt
     assert small_run.name in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_rerun_skips_everything(small_run: Path) -> None:
     before = _array_checksums(small_run)
     start = time.perf_counter()
@@ -114,6 +118,7 @@ def test_rerun_skips_everything(small_run: Path) -> None:
     assert time.perf_counter() - start < 60
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trial", range(2))
 def test_killed_run_resumes_to_identical_arrays(small_run: Path, tmp_path: Path, trial: int) -> None:
     """SIGKILL the run at a different moment each trial, resume, and compare every checksum."""
@@ -133,6 +138,7 @@ def test_killed_run_resumes_to_identical_arrays(small_run: Path, tmp_path: Path,
     assert _array_checksums(_experiment_dir(tmp_path)) == _array_checksums(small_run)
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks_match_one_process(small_run: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
            "-m", "precompute", *SMALL_RUN, "--out", str(tmp_path)]

@@ -10,6 +10,7 @@ import os
 
 import streamlit as st
 
+from experiments.format import TEST
 from experiments.reader import Experiment, ExperimentListing
 from experiments.store import CacheError
 from ui.loaders import list_experiments, open_experiment
@@ -65,10 +66,15 @@ def current_experiment() -> Experiment | None:
     if path is None:
         return None
     try:
-        return open_experiment(path)
+        experiment = open_experiment(path)
     except (CacheError, OSError, KeyError, ValueError) as err:
         st.error(f"Could not open the experiment {os.path.basename(path)}: {err}")
         return None
+    if not experiment.has(f"{TEST}/classify/probs.npy"):  # a run still in progress, or stopped early
+        st.warning(f"The experiment {experiment.id} is incomplete: its images are not classified yet. Finish it by "
+                   "running its `python -m precompute run` command again (it resumes), or pick another one.")
+        return None
+    return experiment
 
 
 def show_how_to_build() -> None:

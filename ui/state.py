@@ -3,6 +3,7 @@
 Keys:
     lab_result     dict | None   the last live training's views (ui.compute.train_live)
     lab_error      str | None    the last Lab error shown to the user
+    lab_figures    dict          the Plotly figures of lab_result (built once per result)
     explore_image  int            (widget) the image picked in Explore; set by gallery buttons too
 """
 

@@ -35,14 +35,6 @@ def caption(text: str) -> None:
     st.caption(text)
 
 
-def top3(views: dict, probs_key: str, classes: Sequence[str], title: str, key: str) -> None:
-    probs = views.get(probs_key)
-    if probs is None:
-        st.caption("no model loaded: probabilities unavailable")
-        return
-    chart(figures.top_k_figure(probs, classes, title, true_label=views.get("label")), key=key)
-
-
 def _maybe_pooled(map_display: np.ndarray, pooled: bool) -> tuple[np.ndarray, dict]:
     if not pooled or map_display.shape[-1] <= POOL_SIZE or map_display.shape[-1] % POOL_SIZE:
         return map_display, {}
@@ -51,34 +43,99 @@ def _maybe_pooled(map_display: np.ndarray, pooled: bool) -> tuple[np.ndarray, di
     return pool_map(map_display, POOL_SIZE), axes
 
 
-def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, file_stem: str,
-                      model_note: str = "") -> None:
-    """All views of one image and its adversarial counterpart (see the module docstring)."""
+def build_pair_figures(views: dict, classes: Sequence[str], pooled: bool = False) -> dict[str, go.Figure]:
+    """Every chart of `render_pair_views`, by name; charts whose data is missing are left out. No Streamlit."""
     label = views.get("label")
     clean, adversarial = views["clean"], views.get("adversarial")
     size = clean.shape[-1]
-    has_attack = adversarial is not None
+    out: dict[str, go.Figure] = {}
+    truth = f"true class: {classes[label]}" if label is not None else ""
+    out["clean"] = figures.image_figure(clean, "Clean image", subtitle=f"{size}×{size} px, {truth}")
+    tops = (("top_clean", "clean_probs", "Model on the clean image: top 3"),
+            ("top_adv", "adv_probs", "Model on the adversarial image: top 3"),
+            ("top_filtered_clean", "filtered_clean_probs", "Model on the filtered image: top 3"),
+            ("top_filtered_adversarial", "filtered_adversarial_probs", "Model on the filtered image: top 3"))
+    for name, probs_key, title in tops:
+        if views.get(probs_key) is not None:
+            out[name] = figures.top_k_figure(views[probs_key], classes, title, true_label=label)
+    if adversarial is not None:
+        adv_pred = int(np.argmax(views["adv_probs"])) if views.get("adv_probs") is not None else None
+        sub = f"predicted: {classes[adv_pred]}" if adv_pred is not None else ""
+        sub += " (attack succeeded)" if views.get("success") else " (attack failed)"
+        out["adv"] = figures.image_figure(adversarial, "Adversarial image", subtitle=sub)
+        picture, gain = amplified_perturbation(clean, adversarial)
+        out["delta"] = figures.image_figure(picture, "Perturbation, amplified",
+                                            subtitle=f"×{gain:.0f} around mid-grey" if gain else "no change")
+    maps = []
+    for name, map_key in (("Essential map", "essential"), ("Adversarial map", "adversarial_map")):
+        map_display = views.get(map_key)
+        if map_display is None:
+            continue
+        maps.append((name.split()[0].lower(), map_display))
+        shown, axes = _maybe_pooled(map_display, pooled)
+        out[f"{map_key}_rgb"] = figures.map_rgb_figure(shown, f"{name} (RGB composite)", **axes)
+        out[f"{map_key}_channels"] = figures.map_channel_figure(shown, f"{name}: one heat map per colour channel", **axes)
+    if maps:
+        out["radial"] = figures.radial_profile_figure(maps, "Radial profile of the maps")
+    for name, key in (("Clean image × essential map", "filtered_clean"),
+                      ("Adversarial image × adversarial map", "filtered_adversarial")):
+        if views.get(key) is not None:
+            out[key] = figures.image_figure(np.clip(views[key], 0, 1), name,
+                                            subtitle="x_F = Re(F⁻¹(M ⊙ F x)), clipped to [0, 1]")
+    spectra = [("clean", views["spectrum_clean"])]
+    for name, key in (("adversarial", "spectrum_adversarial"), ("clean filtered", "spectrum_filtered_clean"),
+                      ("adversarial filtered", "spectrum_filtered_adversarial")):
+        if views.get(key) is not None:
+            spectra.append((name, views[key]))
+    out["spectra"] = figures.spectra_figure(spectra, "Log-magnitude spectra log(1 + |F x|), channel mean")
+    return out
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _cached_figures(cache_key: tuple, pooled: bool, _views: dict, _classes: tuple) -> dict[str, go.Figure]:
+    # Shared, never copied: Plotly figures are slow to build (validation) and st.plotly_chart only reads them.
+    return build_pair_figures(_views, _classes, pooled)
+
+
+def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, file_stem: str,
+                      model_note: str = "", cache_key: tuple | None = None, per_session: bool = False) -> None:
+    """All views of one image and its adversarial counterpart (see the module docstring).
+
+    cache_key: a hashable name of `views` (experiment, image, attack, model); with it the figures are
+    built once and reused, so switching back to an image costs no figure building. per_session: keep
+    them in this session's state instead of the server-wide cache (for a user's own images).
+    """
+    size = views["clean"].shape[-1]
+    pooled = False
+    if size > 64:
+        pooled = st.toggle(f"Pooled {POOL_SIZE}×{POOL_SIZE} view of the maps (average over {size // POOL_SIZE}×"
+                           f"{size // POOL_SIZE} frequency blocks, as the correlations use)", key=f"{key_prefix}_pooled")
+    if cache_key is None:
+        figs = build_pair_figures(views, classes, pooled)
+    elif per_session:
+        store = st.session_state.setdefault(f"{key_prefix}_figures", {})
+        if (cache_key, pooled) not in store:
+            store.clear()  # one result's figures at a time
+            store[(cache_key, pooled)] = build_pair_figures(views, classes, pooled)
+        figs = store[(cache_key, pooled)]
+    else:
+        figs = _cached_figures(cache_key, pooled, views, tuple(classes))
+
+    def show(name: str, stem: str) -> None:
+        if name in figs:
+            chart(figs[name], key=f"{key_prefix}_{name}", filename=f"{file_stem}_{stem}")
 
     st.subheader("Clean, adversarial and the perturbation")
     cols = st.columns(3)
     with cols[0]:
-        truth = f"true class: {classes[label]}" if label is not None else ""
-        chart(figures.image_figure(clean, "Clean image", subtitle=f"{size}×{size} px, {truth}"),
-              key=f"{key_prefix}_clean", filename=f"{file_stem}_clean")
-        top3(views, "clean_probs", classes, "Model on the clean image: top 3", key=f"{key_prefix}_top_clean")
-    if has_attack:
+        show("clean", "clean")
+        show("top_clean", "top3_clean")
+    if "adv" in figs:
         with cols[1]:
-            adv_pred = int(np.argmax(views["adv_probs"])) if views.get("adv_probs") is not None else None
-            sub = f"predicted: {classes[adv_pred]}" if adv_pred is not None else ""
-            sub += " (attack succeeded)" if views.get("success") else " (attack failed)"
-            chart(figures.image_figure(adversarial, "Adversarial image", subtitle=sub),
-                  key=f"{key_prefix}_adv", filename=f"{file_stem}_adversarial")
-            top3(views, "adv_probs", classes, "Model on the adversarial image: top 3", key=f"{key_prefix}_top_adv")
+            show("adv", "adversarial")
+            show("top_adv", "top3_adversarial")
         with cols[2]:
-            picture, gain = amplified_perturbation(clean, adversarial)
-            chart(figures.image_figure(picture, "Perturbation, amplified",
-                                       subtitle=f"×{gain:.0f} around mid-grey" if gain else "no change"),
-                  key=f"{key_prefix}_delta", filename=f"{file_stem}_perturbation")
+            show("delta", "perturbation")
             m1, m2 = st.columns(2)
             m1.metric("L∞ norm", f"{views['linf']:.4f}", help=f"= {views['linf'] * 255:.2f}/255 of the pixel range")
             m2.metric("L2 norm", f"{views['l2']:.3f}", help="Euclidean norm over all 3·H·W pixel values in [0, 1]")
@@ -90,11 +147,7 @@ def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, f
             "its norms are in pixel units of [0, 1].")
 
     st.subheader("The two frequency maps")
-    pooled = False
-    if size > 64:
-        pooled = st.toggle(f"Pooled {POOL_SIZE}×{POOL_SIZE} view (average over {size // POOL_SIZE}×{size // POOL_SIZE} "
-                           "frequency blocks, as the correlations use)", key=f"{key_prefix}_pooled")
-    cols = st.columns([1, 1, 1])
+    cols = st.columns(3)
     for col, (name, map_key, status_key) in zip(
         cols[:2], (("Essential map", "essential", "essential_status"),
                    ("Adversarial map", "adversarial_map", "adversarial_status")), strict=True):
@@ -103,59 +156,43 @@ def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, f
             if map_display is None:
                 st.warning(f"**{name}**: {views.get(status_key, 'no map')}")
                 continue
-            shown, axes = _maybe_pooled(map_display, pooled)
-            kept = int((map_display > 0).sum())
-            chart(figures.map_rgb_figure(shown, f"{name} (RGB composite)", **axes), key=f"{key_prefix}_{map_key}_rgb",
-                  filename=f"{file_stem}_{map_key}")
-            st.caption(f"{kept} of {map_display.size} entries non-zero; mean value {map_display.mean():.3f}")
+            show(f"{map_key}_rgb", map_key)
+            st.caption(f"{int((map_display > 0).sum())} of {map_display.size} entries non-zero; "
+                       f"mean value {map_display.mean():.3f}")
     with cols[2]:
-        maps = [(n, views[k]) for n, k in (("essential", "essential"), ("adversarial", "adversarial_map"))
-                if views.get(k) is not None]
         if "cosine" in views:
             st.metric("Cosine similarity of the two maps", f"{views['cosine']:.3f}",
                       help="cos(M_E, M_A) over all 3·H·W entries; 1 = same shape, 0 = no overlap")
-        if maps:
-            chart(figures.radial_profile_figure(maps, "Radial profile of the maps"), key=f"{key_prefix}_radial",
-                  filename=f"{file_stem}_radial_profile")
+        show("radial", "radial_profile")
     caption("A map keeps (1) or removes (0) each spatial frequency of each colour channel; the zero frequency "
             "(the image's mean colour) sits in the centre, the highest frequencies at the edges. The essential map "
             "keeps what the model needs for the right answer on the clean image; the adversarial map keeps what it "
             "needs to give the attack's wrong answer on the adversarial image. The radial profile averages each "
             "map over rings of equal frequency radius.")
-
-    for name, map_key in (("Essential map", "essential"), ("Adversarial map", "adversarial_map")):
-        map_display = views.get(map_key)
-        if map_display is not None:
-            shown, axes = _maybe_pooled(map_display, pooled)
-            chart(figures.map_channel_figure(shown, f"{name}: one heat map per colour channel", **axes),
-                  key=f"{key_prefix}_{map_key}_channels", filename=f"{file_stem}_{map_key}_channels")
+    show("essential_channels", "essential_channels")
+    show("adversarial_map_channels", "adversarial_map_channels")
     if size > 64:
         caption("Large maps: drag to zoom into a region of the heat maps, double-click to zoom out, or switch on "
-                "the pooled view.")
+                "the pooled view above.")
 
     st.subheader("Images filtered by their maps")
     cols = st.columns(2)
-    for col, (name, key, probs_key) in zip(cols, (
-            ("Clean image × essential map", "filtered_clean", "filtered_clean_probs"),
-            ("Adversarial image × adversarial map", "filtered_adversarial", "filtered_adversarial_probs")), strict=True):
+    for col, (name, key) in zip(cols, (("Clean image × essential map", "filtered_clean"),
+                                       ("Adversarial image × adversarial map", "filtered_adversarial")), strict=True):
         with col:
-            if views.get(key) is None:
+            if key not in figs:
                 st.info(f"{name}: no map, nothing to filter.")
                 continue
-            chart(figures.image_figure(np.clip(views[key], 0, 1), name, subtitle="x_F = Re(F⁻¹(M ⊙ F x)), clipped to [0, 1]"),
-                  key=f"{key_prefix}_{key}", filename=f"{file_stem}_{key}")
-            top3(views, probs_key, classes, "Model on the filtered image: top 3", key=f"{key_prefix}_top_{key}")
+            show(key, key)
+            if f"top_{key}" in figs:
+                show(f"top_{key}", f"top3_{key}")
+            else:
+                st.caption("no model loaded: predictions on the filtered image unavailable")
     caption("What the model sees through each map. The filtered clean image keeps its class with only the "
             "essential frequencies; the filtered adversarial image keeps the attack's wrong class." +
             (f" {model_note}" if model_note else ""))
 
-    spectra = [("clean", views["spectrum_clean"])]
-    for name, key in (("adversarial", "spectrum_adversarial"), ("clean filtered", "spectrum_filtered_clean"),
-                      ("adversarial filtered", "spectrum_filtered_adversarial")):
-        if views.get(key) is not None:
-            spectra.append((name, views[key]))
-    chart(figures.spectra_figure(spectra, "Log-magnitude spectra log(1 + |F x|), channel mean"),
-          key=f"{key_prefix}_spectra", filename=f"{file_stem}_spectra")
+    show("spectra", "spectra")
     caption("Where each image's energy lies in frequency. Natural images concentrate it at low frequencies "
             "(the centre); filtering by a sparse map leaves only a few bright points.")
 

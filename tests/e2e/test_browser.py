@@ -158,7 +158,7 @@ def choose(tab, label: str, option: str) -> None:
 
 def test_home(page, server):
     open_page(page, server, "", "Essential and adversarial frequencies of an image classifier")
-    assert page.locator(".js-plotly-plot").count() >= 1  # the Fig. 1 picture
+    page.locator(".js-plotly-plot").first.wait_for()  # the Fig. 1 picture (plotly.js loads lazily)
     assert page.get_by_text("python -m precompute run --preset cifar10-paper").count() >= 1
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert sidebar.get_by_text("Experiment to show").count() == 1
@@ -173,7 +173,7 @@ def test_explore_click_through(page, server):
     page.get_by_role("button", name="#3", exact=True).click()
     settle(page)
     page.get_by_text(re.compile(r"Image #3 ·")).first.wait_for()
-    assert page.locator(".js-plotly-plot").count() >= 8
+    page.locator(".js-plotly-plot").nth(7).wait_for()  # images, top-3 bars, maps...
     choose(page, "Attack", "PGD")
     page.get_by_text(re.compile(r"attack: PGD")).first.wait_for()
     no_exceptions(page)
@@ -183,7 +183,7 @@ def test_explore_click_through(page, server):
 def test_correlations(page, server):
     open_page(page, server, "correlations", "Correlations")
     assert page.locator('[data-testid="stDataFrame"]').count() == 1
-    assert page.get_by_text("Cosine similarity per image pair").count() >= 1 or page.locator(".js-plotly-plot").count() >= 4
+    page.locator(".js-plotly-plot").nth(3).wait_for()  # cosine histogram, null distribution, per class, class maps
     shoot(page, "correlations")
 
 
