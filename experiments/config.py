@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 
 # Fields left out of the hash (they don't change any stored number, or are added stage by stage).
-UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_batch_size_run", "quiet", "bf16"})
+UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_chunk", "class_attacks", "class_batch_size_run", "quiet", "bf16"})
 
 
 @dataclass
@@ -55,6 +55,8 @@ class ExperimentConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     batch_size: int = 64  # maps trained at once (slots of the batched trainer)
     bf16: bool = False  # bfloat16 autocast for the classifier on CUDA
+    class_chunk: int = 1  # classes trained together per resumable class-map unit (GPU: 10 keeps it busy)
+    class_attacks: tuple[str, ...] | None = None  # attack units (e.g. "pgd-8") that get class maps; None = all
     extra: dict = field(default_factory=dict)  # free-form, hashed (e.g. notes that matter)
 
     def hashed_dict(self) -> dict:
@@ -80,7 +82,7 @@ class ExperimentConfig:
         """Inverse of `to_dict`; unknown keys are ignored (older/newer caches), tuples restored."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("attacks", "eps"):
+        for key in ("attacks", "eps", "class_attacks"):
             if key in values and values[key] is not None:
                 values[key] = tuple(values[key])
         return cls(**values)

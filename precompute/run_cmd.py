@@ -48,6 +48,7 @@ _OVERRIDES = {
     "permutations": ("permutations", int),
     "repairings": ("repairings", int),
     "device": ("device", str),
+    "class_chunk": ("class_chunk", int),
     "seed": ("seed", int),
 }
 
@@ -59,6 +60,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         p.add_argument("--" + option.replace("_", "-"), dest=option, type=kind, default=None)
     p.add_argument("--attacks", nargs="+", help="any of fmn pgd deepfool, or none (essential maps only)")
     p.add_argument("--eps", nargs="+", type=float, help="PGD budgets in 1/255 units (default 8)")
+    p.add_argument(
+        "--class-attacks", nargs="+",
+        help="attack units that get class-level maps and the defence, e.g. fmn pgd-8 deepfool (default: all)",
+    )
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the classifier (GPU)")
     p.add_argument("--out", default=DEFAULT_OUT, help="cache root directory (default: ./cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
@@ -74,6 +79,10 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         values["attacks"] = () if args.attacks == ["none"] else tuple(dict.fromkeys(args.attacks))
     if args.eps is not None:
         values["eps"] = tuple(args.eps)
+    if args.class_attacks is not None:
+        values["class_attacks"] = tuple(dict.fromkeys(args.class_attacks))
+    if values.get("train_data") == "none":  # --train-data none: no class-level maps
+        values["train_data"] = None
     if args.bf16:
         values["bf16"] = True
     if values.get("model", "resnet20") in MODELS:

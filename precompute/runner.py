@@ -132,10 +132,12 @@ def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistCon
         run_data_stage(ctx, TRAIN, config.train_data, config.train_split, config.train_limit)
         run_classify_stage(ctx, TRAIN)
         num_classes = int(store.manifest()["arrays"][f"{TEST}/classify/probs.npy"]["shape"][1])
-        for key, name, eps in units:
+        class_units = [u for u in units if config.class_attacks is None or u[0] in config.class_attacks]
+        for key, name, eps in class_units:
             run_attack_stage(ctx, TRAIN, key, name, eps)
             run_class_map_stage(ctx, key, num_classes)
-        run_defence_stage(ctx, [key for key, _, _ in units])
+        if class_units:
+            run_defence_stage(ctx, [key for key, _, _ in class_units])
     if dist_ctx.is_main:
         manifest = store.manifest()
         done = manifest["config"]

@@ -49,6 +49,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         help="resnet18/vit_b_16 backbone: a weights file, 'imagenet' (torchvision cache or download) or 'none'",
     )
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--cuda-graph",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="replay each SGD step as a captured CUDA graph (auto: on CUDA with the multistep schedule); "
+        "drops the last partial batch of every epoch",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
@@ -61,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.cuda_graph == "on" and device.type != "cuda":
+        raise ValueError(f"expected a CUDA device for --cuda-graph on, got {device}")
+    cuda_graph = args.cuda_graph == "on" or (
+        args.cuda_graph == "auto" and device.type == "cuda" and args.schedule == "multistep"
+    )
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -76,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         head_only=args.head_only,
         head_prefix=spec.head_prefix,
+        cuda_graph=cuda_graph,
     )
     t0 = time.perf_counter()
     train = load_image_folder(args.data, size=spec.input_size)

@@ -37,8 +37,19 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
         raise ValueError(f"expected 1 <= --min-steps <= --max-steps, got {config.min_steps} and {config.max_steps}")
     if config.limit is not None and config.limit < 1:
         raise ValueError(f"expected --limit >= 1, got {config.limit}")
-    if config.batch_size < 1 or config.chunk_size < 1:
+    if config.class_attacks is not None:
+        from precompute.stages.attack import attack_units
+
+        keys = [key for key, _, _ in attack_units(config.attacks, config.eps)]
+        unknown = [k for k in config.class_attacks if k not in keys]
+        if unknown:
+            raise ValueError(f"expected --class-attacks from this run's attack units {keys}, got {unknown[0]!r}")
+    if config.batch_size < 1:
         raise ValueError(f"expected --batch-size >= 1, got {config.batch_size}")
+    if config.chunk_size < 1:
+        raise ValueError(f"expected --chunk-size >= 1, got {config.chunk_size}")
+    if config.class_chunk < 1:
+        raise ValueError(f"expected --class-chunk >= 1, got {config.class_chunk}")
     if config.pool not in ("avg", "max"):
         raise ValueError(f"expected --pool avg or max, got {config.pool!r}")
     if config.map_dtype not in ("float32", "float16"):

@@ -1,0 +1,108 @@
+"""Classifier training (core.training) against plain reference loops written here from METHOD §6."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.training import TrainConfig, _lr_at, random_crop_flip, train_classifier
+
+
+def test_random_crop_flip_matches_a_per_image_loop():
+    images = torch.rand(6, 3, 8, 8)
+    out = random_crop_flip(images, padding=2, flip=True, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # same draws, same order: dy, dx, flip mask
+    dy = torch.randint(0, 5, (6,), generator=g)
+    dx = torch.randint(0, 5, (6,), generator=g)
+    flip = torch.rand(6, generator=g) < 0.5
+    for i in range(6):
+        padded = torch.zeros(3, 12, 12)
+        padded[:, 2:10, 2:10] = images[i]
+        expected = padded[:, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8]
+        if flip[i]:
+            expected = expected.flip(2)
+        torch.testing.assert_close(out[i], expected, rtol=0, atol=0)
+
+
+def test_multistep_lr_divides_by_ten_at_the_milestones():
+    config = TrainConfig(epochs=200, lr=0.1, milestones=(100, 150), gamma=0.1)
+    steps = 782
+    assert _lr_at(config, 0, steps) == pytest.approx(0.1)
+    assert _lr_at(config, 100 * steps - 1, steps) == pytest.approx(0.1)
+    assert _lr_at(config, 100 * steps, steps) == pytest.approx(0.01)
+    assert _lr_at(config, 150 * steps, steps) == pytest.approx(0.001)
+
+
+def test_onecycle_lr_rises_then_decays_to_zero():
+    config = TrainConfig(epochs=10, lr=0.2, schedule="onecycle", warmup_fraction=0.2)
+    steps = 10
+    lrs = [_lr_at(config, s, steps) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.2 * 0.04)
+    assert max(lrs) == pytest.approx(0.2)
+    peak = lrs.index(max(lrs))
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1 : peak + 1], strict=True))
+    assert all(a >= b for a, b in zip(lrs[peak:-1], lrs[peak + 1 :], strict=True))
+    assert lrs[-1] < 1e-3
+
+
+def test_one_epoch_equals_plain_sgd_by_hand():
+    """SGD with momentum, weight decay and the multistep lr, written out by hand, gives the same weights."""
+    torch.manual_seed(0)
+    make = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))  # noqa: E731
+    model, reference = make(), make()
+    reference.load_state_dict(model.state_dict())
+    images = torch.randint(0, 256, (40, 3, 4, 4), dtype=torch.uint8)
+    labels = torch.randint(0, 5, (40,))
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.1, momentum=0.9, weight_decay=1e-3, milestones=(1,),
+                         crop_padding=0, flip=False, seed=5)
+    record = train_classifier(model, images, labels, images, labels, config)
+
+    generator = torch.Generator().manual_seed(5)
+    buffers = [torch.zeros_like(p) for p in reference.parameters()]
+    steps_per_epoch = math.ceil(40 / 16)
+    for epoch in range(2):
+        order = torch.randperm(40, generator=generator)
+        lr = 0.1 if epoch < 1 else 0.01
+        for k in range(steps_per_epoch):
+            idx = order[k * 16 : (k + 1) * 16]
+            loss = F.cross_entropy(reference(images[idx].float() / 255), labels[idx])
+            grads = torch.autograd.grad(loss, list(reference.parameters()))
+            with torch.no_grad():
+                for p, g, buf in zip(reference.parameters(), grads, buffers, strict=True):
+                    d = g + 1e-3 * p
+                    buf.mul_(0.9).add_(d) if (epoch, k) != (0, 0) else buf.copy_(d)
+                    p.sub_(lr * buf)
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    assert record["epochs"][-1]["lr_end"] == pytest.approx(0.01)
+    assert 0 <= record["epochs"][-1]["test_acc"] <= 1
+
+
+def test_cuda_graph_needs_cuda():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+    images = torch.zeros(8, 3, 4, 4, dtype=torch.uint8)
+    labels = torch.zeros(8, dtype=torch.int64)
+    with pytest.raises(ValueError, match="CUDA"):
+        train_classifier(model, images, labels, images, labels, TrainConfig(epochs=1, batch_size=4, cuda_graph=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_training_matches_eager_training():
+    """Graph replay runs the same steps as eager training (up to float rounding), lr changes included."""
+    torch.manual_seed(0)
+    make = lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),  # noqa: E731
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).cuda()
+    eager, graphed = make(), make()
+    graphed.load_state_dict(eager.state_dict())
+    images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8, device="cuda")
+    labels = torch.randint(0, 5, (64,), device="cuda")
+    base = dict(epochs=3, batch_size=16, lr=0.05, milestones=(2,), crop_padding=0, flip=False, seed=1)
+    train_classifier(eager, images, labels, images.cpu(), labels.cpu(), TrainConfig(**base))
+    train_classifier(graphed, images, labels, images.cpu(), labels.cpu(), TrainConfig(**base, cuda_graph=True))
+    for p, q in zip(eager.parameters(), graphed.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
