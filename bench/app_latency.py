@@ -95,12 +95,15 @@ def main() -> None:
             buttons = page.locator('[data-testid="stButton"] button').filter(has_text=re.compile(r"^#\d+$"))
             numbers = [buttons.nth(i).inner_text() for i in range(min(args.images, buttons.count()))]
             timings: dict[str, list[float]] = {"first visit": [], "cached": []}
+            headings: dict[str, list[float]] = {"first visit": [], "cached": []}
             for label in ("first visit", "cached"):
                 for number in numbers:
                     start = time.perf_counter()
                     page.get_by_role("button", name=number, exact=True).click()
                     page.get_by_text(re.compile(rf"Image {re.escape(number)} ·")).first.wait_for()
+                    headings[label].append(time.perf_counter() - start)  # the server answered, the page updates
                     idle(page)
+                    page.evaluate("() => new Promise(requestAnimationFrame)")  # one painted frame after the last chart
                     timings[label].append(time.perf_counter() - start)
             browser.close()
     finally:
@@ -110,9 +113,9 @@ def main() -> None:
     print(f"first page (health ok -> Home chart drawn): {1000 * first_page:.0f} ms   (target < 2000 ms)")
     for label, values in timings.items():
         if values:
-            print(f"Explore image switch, {label}: median {1000 * statistics.median(values):.0f} ms, "
-                  f"max {1000 * max(values):.0f} ms over {len(values)} clicks" +
-                  ("   (target < 300 ms)" if label == "cached" else ""))
+            print(f"Explore image switch, {label}: new heading after median {1000 * statistics.median(headings[label]):.0f} ms, "
+                  f"all charts drawn after median {1000 * statistics.median(values):.0f} ms (max {1000 * max(values):.0f} ms) "
+                  f"over {len(values)} clicks" + ("   (target < 300 ms)" if label == "cached" else ""))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
 

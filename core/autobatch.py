@@ -20,21 +20,25 @@ from core.fourier import apply_fourier_maps
 
 def saved_bytes_per_image(model: nn.Module, image_shape: tuple[int, ...], device: torch.device) -> int:
     """Bytes autograd saves for one more image in a map step of `model` on images of `image_shape` (C, H, W)."""
-    totals = []
-    for batch in (1, 2):
-        saved = 0
-
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            nonlocal saved
-            saved += t.numel() * t.element_size()
-            return t
-
-        images = torch.rand(batch, *image_shape, device=device)
-        maps = torch.ones_like(images, requires_grad=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(apply_fourier_maps(images, maps)).sum()
-        totals.append(saved)
+    totals = [_saved_bytes(model, batch, image_shape, device) for batch in (1, 2)]
     return max(1, totals[1] - totals[0])
+
+
+def _saved_bytes(model: nn.Module, batch: int, image_shape: tuple[int, ...], device: torch.device) -> int:
+    """Bytes of the distinct storages autograd saves in one map-step forward pass at `batch` images."""
+    sizes: dict[int, int] = {}  # storage address -> bytes: storages, not tensors, as views share one allocation
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        sizes[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    images = torch.rand(batch, *image_shape, device=device)
+    maps = torch.ones_like(images, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(apply_fourier_maps(images, maps)).sum()
+    del out  # the saved tensors live only while counting
+    return sum(sizes.values())
 
 
 def free_memory_bytes(device: torch.device) -> int:

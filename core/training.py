@@ -106,8 +106,16 @@ def train_classifier(
     test_labels: torch.Tensor,
     config: TrainConfig,
     on_epoch: Callable[[dict], None] | None = None,
+    *,
+    resume: dict | None = None,
+    on_state: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train `model` in place; returns the record {config, epochs: [...], wall_s}.
+
+    on_state(state) is called after every epoch with everything needed to continue (model and
+    optimiser state, the data-order generator, the record so far); `resume=state` continues from
+    it, and the result equals an uninterrupted run (same batches, same augmentations). The CLI
+    saves it to a file so that a killed run loses at most one epoch.
 
     train_images: uint8 (N, C, H, W) already on the model's device; labels int64 (N,).
     Each epoch's entry holds train loss and accuracy (on augmented data) and test accuracy.
@@ -145,9 +153,18 @@ def train_classifier(
     steps_per_epoch = n // config.batch_size if graphed else math.ceil(n / config.batch_size)
     step_fn = _GraphedStep(model, optimizer, config, train_images.shape[1:], device) if graphed else None
     record: dict = {"config": asdict(config), "epochs": []}
-    start_time = time.perf_counter()
-    step = 0
-    for epoch in range(config.epochs):
+    first_epoch, earlier_s = 0, 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["generator"])
+        record = resume["record"]
+        first_epoch, earlier_s = len(record["epochs"]), float(record["epochs"][-1]["elapsed_s"]) if record["epochs"] else 0.0
+        if record["config"] != asdict(config):
+            raise ValueError("expected the resumed state to come from the same training configuration")
+    start_time = time.perf_counter() - earlier_s
+    step = first_epoch * steps_per_epoch
+    for epoch in range(first_epoch, config.epochs):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         if graphed:  # augment the whole epoch at once: one launch sequence instead of one per step
@@ -188,6 +205,9 @@ def train_classifier(
         record["epochs"].append(entry)
         if on_epoch is not None:
             on_epoch(entry)
+        if on_state is not None:
+            on_state({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "generator": generator.get_state(), "record": record})
     record["wall_s"] = time.perf_counter() - start_time
     return record
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import fnmatch
 import hashlib
 import io
 import json
@@ -218,20 +219,23 @@ class ExperimentStore:
         with open(self.full(relpath)) as fh:
             return json.load(fh)
 
-    def drop(self, prefix: str) -> list[str]:
-        """Delete every recorded file under `prefix/` and its manifest entries (e.g. the training
-        images of a shipped demo); the manifest lists the prefix under "dropped"."""
+    def drop(self, pattern: str) -> list[str]:
+        """Delete every recorded file under the folder `pattern` or matching the glob `pattern`
+        (e.g. "train": the training images of a shipped demo; "maps/*/maps.npy": the full-size
+        maps of a results-only copy) and its manifest entries; the manifest lists the pattern
+        under "dropped", so readers know the files are gone on purpose."""
         manifest = self.manifest()
         removed = []
         for table in ("arrays", "files"):
-            for relpath in [k for k in manifest[table] if k.startswith(prefix + "/")]:
+            for relpath in [k for k in manifest[table] if k.startswith(pattern + "/") or fnmatch.fnmatchcase(k, pattern)]:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(self.full(relpath))
                 del manifest[table][relpath]
                 removed.append(relpath)
-        manifest["dropped"] = sorted(set(manifest.get("dropped", [])) | {prefix})
+        manifest["dropped"] = sorted(set(manifest.get("dropped", [])) | {pattern})
         self._write_manifest(manifest)
-        shutil.rmtree(self.full(prefix), ignore_errors=True)
+        if not any(ch in pattern for ch in "*?["):
+            shutil.rmtree(self.full(pattern), ignore_errors=True)
         return removed
 
     # ---------- resumable chunks ----------

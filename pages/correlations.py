@@ -38,10 +38,10 @@ def table_rows(experiment: Experiment) -> list[dict]:
             "p": _fmt(summary.get("p_value"), 3),
             "re-paired cosine": _fmt(summary.get("repaired_cosine_mean")),
             "re-paired SVCCA": _fmt(summary.get("repaired_svcca_mean")),
-            "paper SVCCA": _fmt(paper.get("svcca")),
-            "paper cosine": (f"{paper['cosine_mean']:.2f} ± {paper['cosine_std']:.2f}" if "cosine_mean" in paper else "–"),
-            "paper IdCor": _fmt(paper.get("idcor")),
-            "paper p": _fmt(paper.get("p_value")),
+            "paper: SVCCA / cosine / IdCor / p": " / ".join([
+                _fmt(paper.get("svcca")),
+                f"{paper['cosine_mean']:.2f} ± {paper['cosine_std']:.2f}" if "cosine_mean" in paper else "–",
+                _fmt(paper.get("idcor")), _fmt(paper.get("p_value"))]) if paper else "–",
             **({"note": summary["error"]} if summary.get("error") else {}),
         })
     return rows
@@ -114,19 +114,20 @@ def render_per_class(experiment: Experiment, attack: str) -> None:
     stds = np.array([cosines[labels == c].std() if counts[c] else np.nan for c in range(len(classes))])
     chart(figures.per_class_figure(classes, means, stds, counts, f"Cosine similarity by class, {attack_label(attack)}"),
           key="corr_per_class", filename=f"per_class_{attack}")
-    caption("Mean ± standard deviation of the per-pair cosine within each true class, N pairs above each bar. "
+    caption("Mean ± standard deviation of the per-pair cosine within each true class (N pairs under each name). "
             "Classes with few pairs give noisy numbers; IdCor is not split by class because estimating an "
             "intrinsic dimension needs many points.")
     averages = class_averages(experiment, attack)
     if averages:
         fig = figures.map_pair_grid_figure(
             [("essential", averages["essential"]), ("adversarial", averages["adversarial"])],
-            [f"{c} ({n})" for c, n in zip(classes, averages["counts"], strict=True)],
+            [f"{c}<br>({n})" for c, n in zip(classes, averages["counts"], strict=True)],
             f"Class-averaged maps (channel mean), {attack_label(attack)}",
         )
         chart(fig, key="corr_class_maps", filename=f"class_averaged_maps_{attack}")
         caption("Top row: the average essential map of the images of each class; bottom row: their average "
-                "adversarial map (images with both maps, count in brackets). Similar rows mean the attack targets "
+                "adversarial map (images with both maps, count in brackets). Each panel spans the frequencies "
+                "−H/2 … H/2 − 1 cycles/image on both axes, zero frequency in the centre. Similar rows mean the attack targets "
                 "the frequencies the class relies on." + (" Large maps are shown pooled to 32×32."
                                                           if experiment.config.image_size > 32 else ""))
 

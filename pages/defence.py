@@ -75,7 +75,8 @@ def render_live(experiment: Experiment, maps_key: str, params: dict) -> None:
                   key=f"defence_{slug}_first")
             st.markdown(f"First prediction: **{classes[result['first_pred']]}**")
         with cols[2]:
-            chart(figures.map_rgb_figure(result["map"], f"2. Map of class “{classes[result['first_pred']]}”", height=300),
+            chart(figures.map_rgb_figure(result["map"], f"2. Map of class “{classes[result['first_pred']]}”", height=300,
+                                         short_labels=True),
                   key=f"defence_{slug}_map")
         with cols[3]:
             chart(figures.top_k_figure(result["defended_probs"], classes, "3. Defended (filtered by that map)",

@@ -71,17 +71,18 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
         st.session_state["lab_label_for"] = name
     label = st.selectbox("Class the essential map must keep", list(range(len(classes))), format_func=classes.__getitem__,
                          key="lab_label")
-    cols = st.columns(4)
+    cols = st.columns([3, 2, 2, 2, 3])
     default_lam = experiment.config.lam if experiment.config.lam in LAMBDAS else 0.1
     lam = cols[0].select_slider("λ (L1 weight)", LAMBDAS, value=default_lam, key="lab_lambda",
                                 help="Larger λ: sparser maps (METHOD §2); at 0.5 many maps keep only the zero frequency")
-    max_steps = cols[1].number_input("Step limit", min_value=20, max_value=5000, value=500, step=50, key="lab_max_steps")
     min_steps = cols[1].number_input("No stop before step", min_value=0, max_value=5000, value=150, step=50,
-                                     key="lab_min_steps")
-    attack = cols[2].selectbox("Attack", list(ATTACKS), format_func=lambda a: ATTACKS[a].label, key="lab_attack")
+                                     key="lab_min_steps", help="The stop test (loss settled) is tried only after this")
+    max_steps = cols[2].number_input("Step limit", min_value=20, max_value=5000, value=500, step=50, key="lab_max_steps",
+                                     help="Training stops here at the latest (the paper: 5000)")
+    attack = cols[3].selectbox("Attack", list(ATTACKS), format_func=lambda a: ATTACKS[a].label, key="lab_attack")
     eps = None
     if ATTACKS[attack].needs_eps:
-        eps = cols[3].select_slider("PGD budget ε (/255)", EPS_CHOICES, value=8, key="lab_eps") / 255
+        eps = cols[4].select_slider("PGD budget ε (/255)", EPS_CHOICES, value=8, key="lab_eps") / 255
     go = st.button("Train the two maps", type="primary", key="lab_train", disabled=image is None or model is None)
     return {"image": image, "name": name, "label": int(label), "lam": float(lam), "min_steps": int(min(min_steps, max_steps)),
             "max_steps": int(max_steps), "attack": attack, "eps": eps, "go": go}

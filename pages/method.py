@@ -20,7 +20,7 @@ def render_fourier_map() -> None:
     st.markdown("An image x (3 colour channels, H×W pixels) is filtered in frequency space by a map M of the same "
                 "shape, one value in [0, 1] per colour channel and spatial frequency:")
     st.latex(r"x_F = \operatorname{Re}\left(\mathcal{F}^{-1}\left(M \odot \mathcal{F} x\right)\right)")
-    st.markdown("𝓕 is the 2-D discrete Fourier transform over the two pixel axes, ⊙ the element-wise product. "
+    st.markdown(r"$\mathcal{F}$ is the 2-D discrete Fourier transform over the two pixel axes, ⊙ the element-wise product. "
                 "M = 1 everywhere leaves the image unchanged; M = 0 at a frequency removes that wave. The filtered "
                 "image goes straight into the frozen classifier. The app shows maps with the zero frequency (the "
                 "mean colour) in the centre and frequencies from −H/2 to H/2 − 1 cycles per image on the axes.")
@@ -66,9 +66,10 @@ def render_metrics(params: dict) -> None:
 
 def render_defence() -> None:
     st.header("4. Class-level maps as a defence")
-    st.markdown("One map per class is trained on training images: clean images of the class must stay correct, "
+    st.markdown(r"One map per class is trained on training images: clean images of the class must stay correct, "
                 "and adversarial images pushed into the class must return to their true label. At test time the "
-                "model's first prediction ŷ picks the map M_ŷ, and the image filtered by M_ŷ is classified again.")
+                r"model's first prediction $\hat y$ picks the map $M_{\hat y}$, and the image filtered by $M_{\hat y}$ is "
+                "classified again.")
     st.latex(r"\hat y = \arg\max f(x), \qquad y_{\text{defended}} = \arg\max f\big(\operatorname{Re}"
              r"(\mathcal{F}^{-1}(M_{\hat y} \odot \mathcal{F}x))\big)")
 

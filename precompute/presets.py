@@ -39,6 +39,7 @@ PRESETS: dict[str, dict] = {
         "lam": 0.5,
         "train_data": os.path.join(SHARED, "data", "cifar10", "train-4000"),
         "class_batch_size": 32,
+        "batch_size": 0,  # auto: 64 on a CPU, up to 1024 on a GPU
     },
     "imagenette-resnet18": {
         "name": "imagenette-resnet18",
@@ -52,7 +53,7 @@ PRESETS: dict[str, dict] = {
         "lam": 0.01,  # the paper's text; the published code used 0.1
         "map_dtype": "float16",
         "pool": "avg",
-        "batch_size": 16,
+        "batch_size": 0,  # auto: as many 224×224 maps as fit half the free memory (core.autobatch)
     },
     "imagenette-vit": {
         "name": "imagenette-vit",
@@ -66,7 +67,7 @@ PRESETS: dict[str, dict] = {
         "lam": 0.01,
         "map_dtype": "float16",
         "pool": "avg",
-        "batch_size": 8,
+        "batch_size": 0,  # auto
     },
 }
 

@@ -1,7 +1,12 @@
-"""`python -m precompute prune DIR [--drop train]`: delete bulky inputs an experiment no longer needs.
+"""`python -m precompute prune DIR [--drop train images maps]`: delete bulky arrays an experiment no longer needs.
 
-The shipped demo keeps its class-level maps but not the training images and their attacks
-(`--drop train`); the manifest records what was dropped and stays verifiable.
+- `train`: the class-map training split (images, attacks); the shipped demo keeps its class maps without it.
+- `images`: the test images and adversarial images (rebuildable with `precompute run`).
+- `maps`: the full-size per-image maps (their statistics, correlations and class maps stay).
+
+`--drop train images maps` leaves a results-only copy: every number, per-pair cosine, IdCor null
+distribution and the Table IV matrix, in a few hundred kB. The manifest records what was
+dropped and stays verifiable.
 """
 
 from __future__ import annotations
@@ -10,11 +15,17 @@ import argparse
 
 from experiments.store import CacheError, ExperimentStore, read_manifest
 
+PATTERNS = {
+    "train": ["train"],
+    "images": ["test/images.npy", "test/attacks/*/adversarial.npy"],
+    "maps": ["maps/*/maps.npy", "maps/*/pooled_*.npy"],
+}
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="delete an experiment's training-split arrays (keeps maps and results)")
+    p = sub.add_parser(name, help="delete an experiment's bulky arrays (keeps its results)")
     p.add_argument("dir", help="experiment directory")
-    p.add_argument("--drop", default="train", choices=["train"], help="what to delete (default: train)")
+    p.add_argument("--drop", nargs="+", default=["train"], choices=sorted(PATTERNS), help="what to delete (default: train)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         read_manifest(args.dir)
     except CacheError as err:
         raise ValueError(str(err)) from None
-    removed = ExperimentStore(args.dir).drop(args.drop)
-    print(f"removed {len(removed)} files under {args.drop}/ from {args.dir}")
+    store = ExperimentStore(args.dir)
+    removed = [path for what in args.drop for pattern in PATTERNS[what] for path in store.drop(pattern)]
+    print(f"removed {len(removed)} files ({', '.join(args.drop)}) from {args.dir}")
     return 0

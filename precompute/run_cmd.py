@@ -21,6 +21,13 @@ from precompute.validate import validate_config
 
 DEFAULT_OUT = "cache"
 
+def batch_size_option(value: str) -> int:
+    """`--batch-size auto|N`: 0 stands for auto (as many maps as fit; see core.autobatch)."""
+    return 0 if value == "auto" else int(value)
+
+
+batch_size_option.__name__ = "batch size (auto or a positive integer)"  # argparse names it in errors
+
 # option name -> (config field, type); None values mean "not given" so presets keep theirs
 _OVERRIDES = {
     "model": ("model", str),
@@ -36,7 +43,7 @@ _OVERRIDES = {
     "min_steps": ("min_steps", int),
     "max_steps": ("max_steps", int),
     "tol": ("tol", float),
-    "batch_size": ("batch_size", int),
+    "batch_size": ("batch_size", batch_size_option),
     "chunk_size": ("chunk_size", int),
     "train_data": ("train_data", str),
     "train_limit": ("train_limit", int),

@@ -108,6 +108,10 @@ def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistCon
     device = resolve_device(dist_ctx.device_for(config.device))
     torch.manual_seed(config.seed)
     model = load_classifier(config, device)
+    if config.batch_size == 0:  # --batch-size auto: as many maps as fit half the free memory
+        from core.autobatch import auto_map_batch_size
+
+        config.batch_size = auto_map_batch_size(model, (3, config.image_size, config.image_size), device)
     store = ExperimentStore(os.path.join(out_root, config.experiment_id()))
     progress = Progress(quiet=quiet, rank=dist_ctx.rank)
     if dist_ctx.is_main:
@@ -116,7 +120,7 @@ def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistCon
     store.reload()
     ctx = StageContext(config, store, model, device, dist_ctx, progress)
     start = time.perf_counter()
-    progress.note(f"experiment {store.path}")
+    progress.note(f"experiment {store.path} (maps trained {config.batch_size} at a time on {device})")
 
     run_data_stage(ctx, TEST, config.data, config.split, config.limit)
     run_classify_stage(ctx, TEST)

@@ -57,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "drops the last partial batch of every epoch",
     )
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--restart", action="store_true", help="ignore the saved state of an interrupted run of --out")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
 
@@ -108,8 +109,20 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    state_path = args.out + ".state.pt"  # after every epoch: a killed run resumes, losing at most one epoch
+    resume = None
+    if os.path.isfile(state_path) and not args.restart:
+        resume = torch.load(state_path, map_location=device, weights_only=True)
+        print(f"resuming from {state_path} after epoch {len(resume['record']['epochs'])} (--restart to start over)")
+
+    def save_state(state: dict) -> None:
+        tmp = f"{state_path}.tmp-{os.getpid()}"
+        torch.save(state, tmp)
+        os.replace(tmp, state_path)
+
     record = train_classifier(
-        model, train.images.to(device), train.labels.to(device), test.images, test.labels, config, report
+        model, train.images.to(device), train.labels.to(device), test.images, test.labels, config, report,
+        resume=resume, on_state=save_state,
     )
     record.update(
         model=args.model,
@@ -124,5 +137,6 @@ def run(args: argparse.Namespace) -> int:
     save_checkpoint(args.out, net, args.model, model.input_norm, record)
     with open(os.path.splitext(args.out)[0] + ".train.json", "w") as fh:
         json.dump(record, fh, indent=1)
+    os.remove(state_path)
     print(f"saved {args.out}: test accuracy {100 * record['epochs'][-1]['test_acc']:.2f}% in {record['wall_s'] / 60:.1f} min")
     return 0

@@ -44,8 +44,8 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
         unknown = [k for k in config.class_attacks if k not in keys]
         if unknown:
             raise ValueError(f"expected --class-attacks from this run's attack units {keys}, got {unknown[0]!r}")
-    if config.batch_size < 1:
-        raise ValueError(f"expected --batch-size >= 1, got {config.batch_size}")
+    if config.batch_size < 0:  # 0 = auto
+        raise ValueError(f"expected --batch-size auto or >= 1, got {config.batch_size}")
     if config.chunk_size < 1:
         raise ValueError(f"expected --chunk-size >= 1, got {config.chunk_size}")
     if config.class_chunk < 1:

@@ -86,12 +86,12 @@ def test_explore_drives_gallery_attack_and_image(cache_root):
     no_errors(at)
     linf = float(experiment.attack("fmn")["linf"][3])
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["L∞ norm"] == f"{linf:.4f}"
+    assert metrics["L∞ norm of the perturbation"] == f"{linf:.4f}"
     ess, _ = experiment.essential_map(3)
     adv, _ = experiment.adversarial_map("fmn", 3)
     expected = float(ess.ravel() @ adv.ravel() / np.linalg.norm(ess) / np.linalg.norm(adv))
     assert metrics["Cosine similarity of the two maps"] == f"{expected:.3f}"
-    assert len(charts(at)) >= 12  # images, top-3 bars, maps, channels, radial profile, filtered, spectra
+    assert len(charts(at)) == 7  # images, top-3 bars, RGB maps, radial profile, channels, filtered, spectra
 
     at.selectbox(key="explore_class").set_value("cat").run()  # images 1 and 5
     assert at.selectbox(key="explore_image").options == ["#1 cat ✓", "#5 cat ✓ · both maps"]
@@ -122,7 +122,8 @@ def test_correlations_table_and_distributions(cache_root):
     fmn = experiment.correlation("fmn")
     assert int(table["N pairs"][0]) == fmn["n"]
     assert table["cosine mean ± std"][0] == f"{fmn['cosine_mean']:.2f} ± {fmn['cosine_std']:.2f}"
-    assert table["paper IdCor"][0] == "0.66" and table["paper SVCCA"][1] == "0.30"
+    assert table["paper: SVCCA / cosine / IdCor / p"][0] == "0.25 / 0.49 ± 0.27 / 0.66 / 0.01"
+    assert table["paper: SVCCA / cosine / IdCor / p"][1].startswith("0.30 / ")
     keys = [getattr(c, "key", None) for c in charts(at)]
     n_charts = len(keys)
     assert n_charts >= 5  # cosine histogram, null distribution, per class, class-averaged maps, eps sweep
@@ -136,7 +137,6 @@ def test_defence_live_prediction_matches_core(cache_root):
 
     from core.class_maps import defended_predict
     from core.fourier import to_natural_order
-    from core.models.registry import build_model
 
     _, path = cache_root
     experiment = Experiment(path)
@@ -146,9 +146,8 @@ def test_defence_live_prediction_matches_core(cache_root):
     at.selectbox(key="defence_image").set_value(4).run()
     at.selectbox(key="defence_attack").set_value("fmn").run()
     no_errors(at)
-    torch.manual_seed(0)  # the fake experiment's model: a ResNet-20 with the seed's random weights
-    model = build_model("resnet20", num_classes=len(CLASSES), input_norm="none")
-    maps = to_natural_order(torch.from_numpy(experiment.class_maps("pgd-8")))
+    model = _fake_model()
+    maps = to_natural_order(torch.from_numpy(np.array(experiment.class_maps("pgd-8"))))
     clean = torch.from_numpy(experiment.image(4))[None]
     adversarial = torch.from_numpy(np.array(experiment.attack("fmn")["adversarial"][4]))[None]
     shown = [m.value for m in at.markdown if m.value.startswith("Defended prediction")]
@@ -168,9 +167,8 @@ def test_explore_large_maps_have_a_pooled_view(tmp_path, monkeypatch):
     no_errors(at)
 
     def rgb_map_steps() -> list[float]:
-        specs = [json.loads(c.proto.spec) for c in charts(at)]
-        return [fig["data"][0].get("dx", 1) for fig in specs
-                if fig["data"] and fig["data"][0]["type"] == "image" and "f_x" in fig["data"][0].get("hovertemplate", "")]
+        traces = [trace for c in charts(at) for trace in json.loads(c.proto.spec)["data"]]
+        return [t.get("dx", 1) for t in traces if t["type"] == "image" and "f_x" in t.get("hovertemplate", "")]
 
     assert rgb_map_steps() == [1, 1]  # essential and adversarial map at full 224×224 resolution
     at.toggle(key="explore_pooled").set_value(True).run()
@@ -184,21 +182,41 @@ def _png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
+def _fake_model():
+    """The fake experiment's classifier as the app builds it: a ResNet-20 with the seed's random weights."""
+    import torch
+
+    from core.models.registry import build_model
+
+    torch.manual_seed(0)
+    return build_model("resnet20", num_classes=len(CLASSES), input_norm="none")
+
+
 def test_lab_trains_live_and_survives_bad_uploads(cache_root):
+    import torch
+
+    _, path = cache_root
+    image = Experiment(path).image(3)
+    with torch.no_grad():  # the class the random model sees, so that the essential map is trained
+        seen = int(_fake_model()(torch.from_numpy(image)[None]).argmax())
     at = app_on("pages/lab.py")
     no_errors(at)
     at.selectbox(key="lab_image").set_value(3).run()
+    at.selectbox(key="lab_label").set_value(seen).run()
     at.number_input(key="lab_max_steps").set_value(30).run()
     at.number_input(key="lab_min_steps").set_value(20).run()
     at.selectbox(key="lab_attack").set_value("pgd").run()
     at.button(key="lab_train").click().run()
     no_errors(at)
     result = at.session_state["lab_result"]
-    assert result["attack"] == "pgd" and result["eps"] == pytest.approx(8 / 255)
+    assert result["attack"] == "pgd" and result["eps"] == pytest.approx(8 / 255) and result["clean_pred"] == seen
     assert any(m.value.startswith("### Result for `image3`") for m in at.markdown)
-    if result["essential"] is not None:  # a random-weight model may misclassify; then the page says why
-        assert result["essential"].shape == (3, 32, 32) and 21 <= result["steps"]["essential"] <= 31
-    assert len(charts(at)) >= 4
+    assert 21 <= result["steps"]["essential"] <= 31  # trained: min_steps + 1 .. max_steps + 1 steps
+    kept = [result[k] for k in ("essential", "adversarial_map") if result[k] is not None]
+    assert all(m.shape == (3, 32, 32) for m in kept)
+    # always: images, top-3, spectra; with a kept map also RGB maps, channels, radial profile, filtered images
+    assert len(charts(at)) == 3 + (4 if kept else 0)
+    assert len(at.warning) == 2 - len(kept)  # a map that was not kept says why
 
     at.radio(key="lab_source").set_value("my own image (PNG or JPEG)").run()
     at.file_uploader(key="lab_upload").set_value(("notes.png", b"this is not an image", "image/png")).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -106,3 +107,31 @@ def test_cuda_graph_training_matches_eager_training():
     train_classifier(graphed, images, labels, images.cpu(), labels.cpu(), TrainConfig(**base, cuda_graph=True))
     for p, q in zip(eager.parameters(), graphed.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
+
+
+def test_resumed_training_equals_uninterrupted_training():
+    """Stopping after epoch 1 and resuming from the saved state gives the same weights as 2 epochs at once."""
+    torch.manual_seed(0)
+    make = lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),  # noqa: E731
+                                 nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    whole, first = make(), make()
+    first.load_state_dict(whole.state_dict())
+    images = torch.randint(0, 256, (30, 3, 6, 6), dtype=torch.uint8)
+    labels = torch.randint(0, 3, (30,))
+    config = TrainConfig(epochs=2, batch_size=8, milestones=(1,), crop_padding=2, seed=4)
+    train_classifier(whole, images, labels, images, labels, config)
+
+    states = []
+
+    def keep(state):
+        states.append(copy.deepcopy(state))
+        if len(states) == 1:
+            raise KeyboardInterrupt  # the run is killed after epoch 1 has been saved
+
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(first, images, labels, images, labels, config, on_state=keep)
+    resumed = make()  # a fresh process: new weights, overwritten by the state
+    record = train_classifier(resumed, images, labels, images, labels, config, resume=states[0])
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    for p, q in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)

@@ -212,3 +212,41 @@ def test_eps_sweep_draws_paper_dashed():
     fig = figures.eps_sweep_figure([1.0, 8.0], {"IdCor": [0.5, None]}, {"IdCor": [0.59, 0.53, 0.60]}, [1.0, 3.0, 8.0], "t")
     assert len(fig.data) == 2 and fig.data[1].line.dash == "dash"
     assert np.isnan(fig.data[0].y[1])
+
+
+def test_no_figure_uses_streamlit_theme_placeholder_colours():
+    """Streamlit's chart theme replaces #000001..#000010 by its own palette (Magma starts with #000004)."""
+    import re
+
+    rng = np.random.default_rng(3)
+    m, image = rng.uniform(size=(3, 8, 8)), rng.uniform(size=(3, 8, 8))
+    built = [
+        figures.spectra_figure([("a", log_spectrum(image))], "t"), figures.map_channel_figure(m, "t"),
+        figures.map_rgb_figure(m, "t"), figures.accuracy_heatmap_figure(np.eye(2), ["a", "b"], ["c", "d"], "t"),
+        figures.map_pair_grid_figure([("e", m)], ["r", "g", "b"], "t"), figures.radial_profile_figure([("e", m)], "t"),
+        figures.cosine_histogram_figure(rng.uniform(size=9), rng.uniform(size=9), "t"),
+        figures.eps_sweep_figure([1.0], {"IdCor": [0.5]}, {"IdCor": [0.6]}, [1.0], "t"),
+    ]
+    for fig in built:
+        # only our own colours: the layout template is the global default, which importing
+        # Streamlit sets to its own theme (whose placeholders it then replaces, as intended)
+        fig.layout.template = None
+        assert not re.search(r"#0000(0[1-9]|10)\b", fig.to_json(), flags=re.IGNORECASE)
+
+
+def test_combined_rows_hold_one_panel_per_input():
+    rng = np.random.default_rng(4)
+    maps = [("essential", rng.uniform(size=(3, 8, 8))), ("adversarial", rng.uniform(size=(3, 8, 8)))]
+    grid = figures.map_channels_grid_figure(maps, "t")
+    assert len(grid.data) == 6 and all(t.type == "heatmap" for t in grid.data)
+    np.testing.assert_array_equal(np.asarray(grid.data[4].z), maps[1][1][1])  # row 2, green channel
+    np.testing.assert_array_equal(grid.data[0].x, np.arange(-4, 4))
+    rgb = figures.maps_rgb_row_figure(maps, "t")
+    assert [t.x0 for t in rgb.data] == [-4, -4] and "cycles/image" in rgb.layout.xaxis2.title.text
+    row = figures.image_row_figure([("a", maps[0][1]), ("b", maps[1][1]), ("c", maps[0][1])], "t")
+    assert len(row.data) == 3 and np.asarray(row.data[1].z).shape == (8, 8, 3)
+    bars = figures.top_k_row_figure([("clean", np.array([0.7, 0.2, 0.1])), ("adv", np.array([0.1, 0.3, 0.6]))],
+                                    ["cat", "dog", "ship"], "t", true_label=0)
+    assert list(bars.data[0].y) == ["ship", "dog", "cat ✓"] and list(bars.data[1].y) == ["cat ✓", "dog", "ship"]
+    with pytest.raises(ValueError, match="at least one"):
+        figures.top_k_row_figure([], ["cat"], "t")

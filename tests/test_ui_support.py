@@ -151,3 +151,23 @@ def test_cached_readers_match_the_stored_correlation(tmp_path):
             if members:
                 expected = np.mean([experiment.essential_map(i)[0].mean(axis=0) for i in members], axis=0)
                 np.testing.assert_allclose(averages["essential"][c], expected, rtol=1e-6)
+
+
+def test_train_live_on_a_real_image(akamaster_model, cifar_test_float):
+    from ui.compute import train_live
+
+    images, labels = cifar_test_float
+    image, label = images[0].numpy(), int(labels[0])  # test image 0, a cat the model gets right
+    stages = []
+    views = train_live(akamaster_model, image, label, attack="pgd", eps=8 / 255, lam=0.1, min_steps=30, max_steps=60,
+                       progress=lambda stage, fraction: stages.append((stage, fraction)))
+    assert views["clean_pred"] == label and views["success"] and views["adv_pred"] != label
+    assert views["essential"].shape == (3, 32, 32) and views["adversarial_map"].shape == (3, 32, 32)
+    for name, probs_key, target in (("essential", "filtered_clean_probs", label),
+                                    ("adversarial", "filtered_adversarial_probs", views["adv_pred"])):
+        assert 31 <= views["steps"][name] <= 61
+        assert int(np.argmax(views[probs_key])) == target  # a kept map keeps its target class
+    e, a = views["essential"].astype(np.float64).ravel(), views["adversarial_map"].astype(np.float64).ravel()
+    assert views["cosine"] == pytest.approx(float(e @ a / (np.linalg.norm(e) * np.linalg.norm(a))), rel=1e-12)
+    maps_progress = [f for stage, f in stages if stage == "maps"]
+    assert maps_progress == sorted(maps_progress) and maps_progress[-1] == 1.0  # the bar only moves forward

@@ -184,5 +184,5 @@ def train_live(
         adversarial_map=maps["adversarial"], adversarial_status=status["adversarial"], model=model,
     )
     views.update(steps=steps, attack=attack, eps=eps, lam=lam, adv_pred=int(result.adv_pred[0]),
-                 clean_pred=int(result.clean_pred[0]), raw_maps={k: v for k, v in maps.items() if v is not None})
+                 clean_pred=int(result.clean_pred[0]))
     return views

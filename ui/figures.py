@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -17,7 +18,9 @@ from ui.arrays import frequency_axis, radial_profile, to_hwc_uint8, top_k
 
 FONT = {"size": 14}
 MAP_SCALE = "Viridis"  # map values in [0, 1]
-SPECTRUM_SCALE = "Magma"
+# Magma without its first colour "#000004": Streamlit's chart theme uses #000001..#000010 as placeholders
+# for its own palette and would paint every zero of a spectrum pink.
+SPECTRUM_SCALE = ["#000000", *plotly.colors.sequential.Magma[1:]]
 ACCURACY_SCALE = "Blues"
 FX_LABEL = "horizontal frequency (cycles/image)"
 FY_LABEL = "vertical frequency (cycles/image)"
@@ -59,9 +62,12 @@ def image_figure(image: np.ndarray, title: str, *, height: int = 320, subtitle: 
 
 def map_rgb_figure(
     map_display: np.ndarray, title: str, *, height: int = 360, axis_y: np.ndarray | None = None,
-    axis_x: np.ndarray | None = None,
+    axis_x: np.ndarray | None = None, short_labels: bool = False,
 ) -> go.Figure:
-    """A centred (3, H, W) map in [0, 1] as an RGB composite on frequency axes (white: all channels kept)."""
+    """A centred (3, H, W) map in [0, 1] as an RGB composite on frequency axes (white: all channels kept).
+
+    short_labels: 'f_x (cycles/image)' axis titles, for narrow columns.
+    """
     _check_chw(map_display, "map")
     _, h, w = map_display.shape
     fy, fx = _axes(h, axis_y), _axes(w, axis_x)
@@ -73,8 +79,8 @@ def map_rgb_figure(
             hovertemplate="f_x %{x}, f_y %{y}<br>map ×255 (R, G, B) %{z}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text=FX_LABEL)
-    fig.update_yaxes(title_text=FY_LABEL, scaleanchor="x")
+    fig.update_xaxes(title_text="f_x (cycles/image)" if short_labels else FX_LABEL, constrain="domain")
+    fig.update_yaxes(title_text="f_y (cycles/image)" if short_labels else FY_LABEL, scaleanchor="x", constrain="domain")
     return _style(fig, title, height)
 
 
@@ -83,23 +89,109 @@ def map_channel_figure(
     axis_y: np.ndarray | None = None, axis_x: np.ndarray | None = None,
 ) -> go.Figure:
     """One heat map per colour channel of a centred (3, H, W) map, shared colour bar, frequency axes."""
-    _check_chw(map_display, "map")
-    c, h, w = map_display.shape
+    return map_channels_grid_figure([("", map_display)], title, height_per_row=height - 60, zmax=zmax,
+                                    axis_y=axis_y, axis_x=axis_x)
+
+
+def map_channels_grid_figure(
+    maps: Sequence[tuple[str, np.ndarray]], title: str, *, height_per_row: int = 300, zmax: float = 1.0,
+    axis_y: np.ndarray | None = None, axis_x: np.ndarray | None = None,
+) -> go.Figure:
+    """Rows of centred (3, H, W) maps, one heat map per colour channel, one shared colour bar.
+
+    maps: (row name, map) pairs; a non-empty name labels the row on the right. Frequency axes in
+    cycles/image, zero frequency centred.
+    """
+    if not maps:
+        raise ValueError("expected at least one map, got none")
+    for name, m in maps:
+        _check_chw(m, f"map {name!r}" if name else "map")
+    c, h, w = maps[0][1].shape
     fy, fx = _axes(h, axis_y), _axes(w, axis_x)
     names = CHANNELS[:c] if c == 3 else ("grey",)
-    fig = make_subplots(rows=1, cols=c, subplot_titles=[f"{n} channel" for n in names], horizontal_spacing=0.06)
+    n_rows = len(maps)
+    fig = make_subplots(rows=n_rows, cols=c, horizontal_spacing=0.06, vertical_spacing=0.12 if n_rows > 1 else 0.0,
+                        subplot_titles=[f"{n} channel" for n in names] + [""] * (c * (n_rows - 1)),
+                        row_titles=[name for name, _ in maps] if any(name for name, _ in maps) else None)
+    for r, (name, m) in enumerate(maps):
+        for k in range(c):
+            fig.add_trace(
+                go.Heatmap(
+                    z=m[k], x=fx, y=fy, coloraxis="coloraxis",
+                    hovertemplate="f_x %{x}, f_y %{y}<br>map %{z:.3f}<extra>" + f"{name} {names[k]}".strip() + "</extra>",
+                ),
+                row=r + 1, col=k + 1,
+            )
+            axis = r * c + k + 1
+            fig.update_yaxes(scaleanchor=f"x{axis if axis > 1 else ''}", constrain="domain", row=r + 1, col=k + 1)
+            fig.update_xaxes(constrain="domain", showticklabels=True, row=r + 1, col=k + 1)
+        fig.update_yaxes(title_text="f_y (cycles/image)", row=r + 1, col=1)
     for k in range(c):
+        fig.update_xaxes(title_text="f_x (cycles/image)", row=n_rows, col=k + 1)
+    fig.update_yaxes(autorange="reversed", showticklabels=True)
+    fig.update_layout(coloraxis={"colorscale": MAP_SCALE, "cmin": 0, "cmax": zmax, "colorbar": {"title": {"text": "map value"}}})
+    return _style(fig, title, 60 + height_per_row * n_rows)
+
+
+def image_row_figure(panels: Sequence[tuple[str, np.ndarray]], title: str, *, height: int = 340) -> go.Figure:
+    """(3, H, W) images in [0, 1] side by side, one panel title each (may hold '<br><sup>…</sup>'); zoomable."""
+    if not panels:
+        raise ValueError("expected at least one image panel, got none")
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[name for name, _ in panels], horizontal_spacing=0.03)
+    for k, (name, image) in enumerate(panels):
+        _check_chw(image, f"image {name!r}")
+        fig.add_trace(go.Image(z=to_hwc_uint8(image), hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>"),
+                      row=1, col=k + 1)
+        fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", constrain="domain", row=1, col=k + 1)
+        fig.update_xaxes(constrain="domain", row=1, col=k + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig = _style(fig, title, height)
+    fig.update_layout(margin={"t": 90})
+    return fig
+
+
+def maps_rgb_row_figure(
+    maps: Sequence[tuple[str, np.ndarray]], title: str, *, height: int = 380, axis_y: np.ndarray | None = None,
+    axis_x: np.ndarray | None = None,
+) -> go.Figure:
+    """Centred (3, H, W) maps side by side as RGB composites on frequency axes (white: all channels kept)."""
+    if not maps:
+        raise ValueError("expected at least one map, got none")
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=[name for name, _ in maps], horizontal_spacing=0.1)
+    for k, (name, m) in enumerate(maps):
+        _check_chw(m, f"map {name!r}")
+        _, h, w = m.shape
+        fy, fx = _axes(h, axis_y), _axes(w, axis_x)
         fig.add_trace(
-            go.Heatmap(
-                z=map_display[k], x=fx, y=fy, coloraxis="coloraxis",
-                hovertemplate="f_x %{x}, f_y %{y}<br>map %{z:.3f}<extra>" + names[k] + "</extra>",
-            ),
+            go.Image(z=to_hwc_uint8(m), x0=float(fx[0]), dx=float(fx[1] - fx[0]) if w > 1 else 1.0, y0=float(fy[0]),
+                     dy=float(fy[1] - fy[0]) if h > 1 else 1.0,
+                     hovertemplate="f_x %{x}, f_y %{y}<br>map ×255 (R, G, B) %{z}<extra>" + name + "</extra>"),
             row=1, col=k + 1,
         )
-        fig.update_xaxes(title_text="f_x (cycles/image)", row=1, col=k + 1)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
-    fig.update_yaxes(title_text="f_y (cycles/image)", row=1, col=1)
-    fig.update_layout(coloraxis={"colorscale": MAP_SCALE, "cmin": 0, "cmax": zmax, "colorbar": {"title": {"text": "map value"}}})
+        fig.update_xaxes(title_text=FX_LABEL, constrain="domain", row=1, col=k + 1)
+        fig.update_yaxes(title_text=FY_LABEL, scaleanchor=f"x{k + 1 if k else ''}", constrain="domain", row=1, col=k + 1)
+    return _style(fig, title, height)
+
+
+def top_k_row_figure(
+    panels: Sequence[tuple[str, np.ndarray]], classes: Sequence[str], title: str, *, k: int = 3,
+    true_label: int | None = None, height: int = 230,
+) -> go.Figure:
+    """The model's k most probable classes for several images, one bar panel each (probability in %)."""
+    if not panels:
+        raise ValueError("expected at least one probability vector, got none")
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[name for name, _ in panels], horizontal_spacing=0.12)
+    for i, (_, probs) in enumerate(panels):
+        best = top_k(np.asarray(probs), k)
+        names = [f"{classes[c]}{' ✓' if c == true_label else ''}" for c, _ in best][::-1]
+        values = [100 * p for _, p in best][::-1]
+        colours = ["#2e7d32" if c == true_label else "#1f77b4" for c, _ in best][::-1]
+        fig.add_trace(go.Bar(x=values, y=names, orientation="h", marker_color=colours, showlegend=False,
+                             text=[f"{v:.1f} %" for v in values], textposition="auto",
+                             hovertemplate="%{y}: %{x:.2f} %<extra></extra>"), row=1, col=i + 1)
+        fig.update_xaxes(range=[0, 100], title_text="probability (%)", row=1, col=i + 1)
+    fig.update_annotations(font_size=13)
     return _style(fig, title, height)
 
 
@@ -123,8 +215,8 @@ def spectra_figure(
             ),
             row=1, col=k + 1,
         )
-        fig.update_xaxes(title_text="f_x (cycles/image)", row=1, col=k + 1)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
+        fig.update_xaxes(title_text="f_x (cycles/image)", constrain="domain", row=1, col=k + 1)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k + 1 if k else ''}", constrain="domain", row=1, col=k + 1)
     fig.update_yaxes(title_text="f_y (cycles/image)", row=1, col=1)
     fig.update_layout(
         coloraxis={"colorscale": SPECTRUM_SCALE, "cmin": 0, "cmax": zmax, "colorbar": {"title": {"text": "log(1+|F|)"}}}
@@ -176,10 +268,14 @@ def cosine_histogram_figure(
     if repaired is not None and len(repaired):
         fig.add_trace(go.Histogram(x=repaired, xbins=edges, histnorm="probability density",
                                    name=f"re-paired baseline ({len(repaired)} pairs)", marker_color="#ff7f0e", opacity=0.6))
-    for values, colour in ((paired, "#1f77b4"), (repaired, "#ff7f0e")):
-        if values is not None and len(values):
-            fig.add_vline(x=float(np.mean(values)), line_dash="dash", line_color=colour,
-                          annotation_text=f"mean {np.mean(values):.2f}", annotation_position="top")
+    means = [(values, colour) for values, colour in ((paired, "#1f77b4"), (repaired, "#ff7f0e"))
+             if values is not None and len(values)]
+    higher = max(float(np.mean(v)) for v, _ in means)
+    for values, colour in means:
+        mean = float(np.mean(values))
+        fig.add_vline(x=mean, line_dash="dash", line_color=colour, annotation_text=f"mean {mean:.2f}",
+                      annotation_font_color=colour,  # labels on the outer side of each line, so they never overlap
+                      annotation_position="top right" if mean == higher else "top left")
     fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(title_text="cosine similarity of essential and adversarial map", range=[0, 1])
     fig.update_yaxes(title_text="density")
@@ -204,24 +300,28 @@ def per_class_figure(classes: Sequence[str], means: np.ndarray, stds: np.ndarray
     """Mean ± std of per-pair cosine by true class, N pairs on each bar."""
     fig = go.Figure(
         go.Bar(
-            x=list(classes), y=means, error_y={"type": "data", "array": stds, "visible": True},
-            text=[f"N={int(c)}" for c in counts], textposition="outside", marker_color="#1f77b4",
+            x=[f"{name}<br>N={int(c)}" for name, c in zip(classes, counts, strict=True)], y=means,
+            error_y={"type": "data", "array": stds, "visible": True}, marker_color="#1f77b4",
             hovertemplate="%{x}: %{y:.3f}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="true class")
+    fig.update_xaxes(title_text="true class (N pairs)")
     fig.update_yaxes(title_text="cosine similarity (mean ± std)", range=[0, 1.1])
     return _style(fig, title, height)
 
 
 def map_pair_grid_figure(rows: Sequence[tuple[str, np.ndarray]], columns: Sequence[str], title: str,
-                         *, zmax: float | None = None, height_per_row: int = 170) -> go.Figure:
-    """Rows of channel-averaged centred maps: rows[r] = (name, (K, H, W)), one column per entry of `columns`."""
+                         *, zmax: float | None = None, height_per_row: int | None = None) -> go.Figure:
+    """Rows of channel-averaged centred maps: rows[r] = (name, (K, H, W)), one square panel per entry of `columns`.
+
+    Every panel spans f_x, f_y from −H/2 to H/2 − 1 cycles/image with the zero frequency in its centre.
+    """
     if not rows:
         raise ValueError("expected at least one row of maps, got none")
     n_cols = len(columns)
-    fig = make_subplots(rows=len(rows), cols=n_cols, row_titles=[name for name, _ in rows], subplot_titles=list(columns) + [""] * (n_cols * (len(rows) - 1)),
-                        horizontal_spacing=0.01, vertical_spacing=0.06)
+    fig = make_subplots(rows=len(rows), cols=n_cols, row_titles=[name for name, _ in rows],
+                        subplot_titles=list(columns) + [""] * (n_cols * (len(rows) - 1)),
+                        horizontal_spacing=0.01, vertical_spacing=0.08)
     top = zmax if zmax is not None else max(float(np.max(m)) for _, m in rows) or 1.0
     for r, (name, maps) in enumerate(rows):
         if maps.ndim != 3 or maps.shape[0] != n_cols:
@@ -233,13 +333,19 @@ def map_pair_grid_figure(rows: Sequence[tuple[str, np.ndarray]], columns: Sequen
                            hovertemplate="f_x %{x}, f_y %{y}<br>%{z:.3f}<extra>" + f"{name}: {columns[k]}" + "</extra>"),
                 row=r + 1, col=k + 1,
             )
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
+            axis = r * n_cols + k + 1
+            fig.update_yaxes(scaleanchor=f"x{axis if axis > 1 else ''}", constrain="domain", constraintoward="top",
+                             row=r + 1, col=k + 1)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, ticks="", showgrid=False, autorange="reversed")
+    fig.update_annotations(font_size=12)
     fig.update_layout(coloraxis={"colorscale": MAP_SCALE, "cmin": 0, "cmax": top,
                                  "colorbar": {"title": {"text": "mean map value"}}})
-    fig.add_annotation(text="each panel: f_x, f_y from −H/2 to H/2 − 1 cycles/image, zero frequency centred",
-                       xref="paper", yref="paper", x=0, y=-0.08, showarrow=False, font={"size": 12})
-    return _style(fig, title, 80 + height_per_row * len(rows))
+    if height_per_row is None:  # about square panels in a ~1000-pixel-wide chart
+        height_per_row = max(90, 1000 // n_cols) + 30
+    fig = _style(fig, title, 110 + height_per_row * len(rows))
+    fig.update_layout(margin={"t": 110})
+    return fig
 
 
 def class_maps_grid_figure(maps: np.ndarray, classes: Sequence[str], title: str, *, columns: int = 5,
@@ -261,8 +367,10 @@ def class_maps_grid_figure(maps: np.ndarray, classes: Sequence[str], title: str,
     fig.update_yaxes(showticklabels=False)
     fig.add_annotation(text=f"frequency axes −{h // 2} … {h - h // 2 - 1} cycles/image, zero frequency centred; "
                             "colour = which RGB channels keep the frequency (white: all three)",
-                       xref="paper", yref="paper", x=0, y=-0.06, showarrow=False, font={"size": 12})
-    return _style(fig, title, 90 + height_per_row * rows)
+                       xref="paper", yref="paper", x=0, y=0, yshift=-30, showarrow=False, font={"size": 12})
+    fig = _style(fig, title, 120 + height_per_row * rows)
+    fig.update_layout(margin={"b": 45})
+    return fig
 
 
 def accuracy_heatmap_figure(accuracy: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str], title: str,

@@ -44,44 +44,51 @@ def _maybe_pooled(map_display: np.ndarray, pooled: bool) -> tuple[np.ndarray, di
 
 
 def build_pair_figures(views: dict, classes: Sequence[str], pooled: bool = False) -> dict[str, go.Figure]:
-    """Every chart of `render_pair_views`, by name; charts whose data is missing are left out. No Streamlit."""
+    """Every chart of `render_pair_views`, by name; charts whose data is missing are left out. No Streamlit.
+
+    Few charts with several panels rather than many small ones: each chart costs the browser a
+    Plotly instance, and switching images redraws them all.
+    """
     label = views.get("label")
     clean, adversarial = views["clean"], views.get("adversarial")
     size = clean.shape[-1]
     out: dict[str, go.Figure] = {}
+
     truth = f"true class: {classes[label]}" if label is not None else ""
-    out["clean"] = figures.image_figure(clean, "Clean image", subtitle=f"{size}×{size} px, {truth}")
-    tops = (("top_clean", "clean_probs", "Model on the clean image: top 3"),
-            ("top_adv", "adv_probs", "Model on the adversarial image: top 3"),
-            ("top_filtered_clean", "filtered_clean_probs", "Model on the filtered image: top 3"),
-            ("top_filtered_adversarial", "filtered_adversarial_probs", "Model on the filtered image: top 3"))
-    for name, probs_key, title in tops:
-        if views.get(probs_key) is not None:
-            out[name] = figures.top_k_figure(views[probs_key], classes, title, true_label=label)
+    panels = [(f"Clean image<br><sup>{size}×{size} px, {truth}</sup>", clean)]
     if adversarial is not None:
         adv_pred = int(np.argmax(views["adv_probs"])) if views.get("adv_probs") is not None else None
-        sub = f"predicted: {classes[adv_pred]}" if adv_pred is not None else ""
-        sub += " (attack succeeded)" if views.get("success") else " (attack failed)"
-        out["adv"] = figures.image_figure(adversarial, "Adversarial image", subtitle=sub)
+        verdict = ("predicted: " + classes[adv_pred]) if adv_pred is not None else ""
+        verdict += " (attack succeeded)" if views.get("success") else " (attack failed)"
         picture, gain = amplified_perturbation(clean, adversarial)
-        out["delta"] = figures.image_figure(picture, "Perturbation, amplified",
-                                            subtitle=f"×{gain:.0f} around mid-grey" if gain else "no change")
-    maps = []
-    for name, map_key in (("Essential map", "essential"), ("Adversarial map", "adversarial_map")):
-        map_display = views.get(map_key)
-        if map_display is None:
-            continue
-        maps.append((name.split()[0].lower(), map_display))
-        shown, axes = _maybe_pooled(map_display, pooled)
-        out[f"{map_key}_rgb"] = figures.map_rgb_figure(shown, f"{name} (RGB composite)", **axes)
-        out[f"{map_key}_channels"] = figures.map_channel_figure(shown, f"{name}: one heat map per colour channel", **axes)
+        panels += [(f"Adversarial image<br><sup>{verdict}</sup>", adversarial),
+                   (f"Perturbation, amplified<br><sup>{f'×{gain:.0f} around mid-grey' if gain else 'no change'}</sup>",
+                    picture)]
+    out["images"] = figures.image_row_figure(panels, "Clean, adversarial and the perturbation between them")
+
+    probs = [(name, views[key]) for name, key in (
+        ("clean", "clean_probs"), ("adversarial", "adv_probs"), ("clean × essential map", "filtered_clean_probs"),
+        ("adversarial × adversarial map", "filtered_adversarial_probs")) if views.get(key) is not None]
+    if probs:
+        out["top3"] = figures.top_k_row_figure(probs, classes, "The model's top 3 classes for each image",
+                                               true_label=label)
+
+    maps = [(name, views[key]) for name, key in (("Essential map", "essential"), ("Adversarial map", "adversarial_map"))
+            if views.get(key) is not None]
     if maps:
-        out["radial"] = figures.radial_profile_figure(maps, "Radial profile of the maps")
-    for name, key in (("Clean image × essential map", "filtered_clean"),
-                      ("Adversarial image × adversarial map", "filtered_adversarial")):
-        if views.get(key) is not None:
-            out[key] = figures.image_figure(np.clip(views[key], 0, 1), name,
-                                            subtitle="x_F = Re(F⁻¹(M ⊙ F x)), clipped to [0, 1]")
+        shown = [(name, *_maybe_pooled(m, pooled)) for name, m in maps]
+        axes = shown[0][2]
+        out["maps_rgb"] = figures.maps_rgb_row_figure([(name, m) for name, m, _ in shown],
+                                                      "The maps as RGB composites (white: kept in all channels)", **axes)
+        out["maps_channels"] = figures.map_channels_grid_figure(
+            [(name.split()[0].lower(), m) for name, m, _ in shown], "One heat map per colour channel", **axes)
+        out["radial"] = figures.radial_profile_figure([(name.split()[0].lower(), m) for name, m in maps],
+                                                      "Radial profile of the maps")
+    filtered = [(name, np.clip(views[key], 0, 1)) for name, key in (
+        ("Clean image × essential map", "filtered_clean"),
+        ("Adversarial image × adversarial map", "filtered_adversarial")) if views.get(key) is not None]
+    if filtered:
+        out["filtered"] = figures.image_row_figure(filtered, "x_F = Re(F⁻¹(M ⊙ F x)): what the model sees through each map")
     spectra = [("clean", views["spectrum_clean"])]
     for name, key in (("adversarial", "spectrum_adversarial"), ("clean filtered", "spectrum_filtered_clean"),
                       ("adversarial filtered", "spectrum_filtered_adversarial")):
@@ -121,78 +128,67 @@ def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, f
     else:
         figs = _cached_figures(cache_key, pooled, views, tuple(classes))
 
-    def show(name: str, stem: str) -> None:
+    def show(name: str) -> None:
         if name in figs:
-            chart(figs[name], key=f"{key_prefix}_{name}", filename=f"{file_stem}_{stem}")
+            chart(figs[name], key=f"{key_prefix}_{name}", filename=f"{file_stem}_{name}")
 
-    st.subheader("Clean, adversarial and the perturbation")
-    cols = st.columns(3)
-    with cols[0]:
-        show("clean", "clean")
-        show("top_clean", "top3_clean")
-    if "adv" in figs:
-        with cols[1]:
-            show("adv", "adversarial")
-            show("top_adv", "top3_adversarial")
-        with cols[2]:
-            show("delta", "perturbation")
-            m1, m2 = st.columns(2)
-            m1.metric("L∞ norm", f"{views['linf']:.4f}", help=f"= {views['linf'] * 255:.2f}/255 of the pixel range")
-            m2.metric("L2 norm", f"{views['l2']:.3f}", help="Euclidean norm over all 3·H·W pixel values in [0, 1]")
+    show("images")
+    if views.get("adversarial") is not None:
+        cols = st.columns(4)
+        cols[0].metric("L∞ norm of the perturbation", f"{views['linf']:.4f}",
+                       help=f"= {views['linf'] * 255:.2f}/255 of the pixel range")
+        cols[1].metric("L2 norm of the perturbation", f"{views['l2']:.3f}",
+                       help="Euclidean norm over all 3·H·W pixel values in [0, 1]")
     else:
-        with cols[1]:
-            st.info("This experiment has no attack: only the essential map is shown.")
+        st.info("This experiment has no attack: only the essential map is shown.")
     caption("The adversarial image looks the same as the clean one, yet the model's answer changes. The "
             "perturbation is scaled up until its largest pixel change reaches black or white, so you can see it; "
             "its norms are in pixel units of [0, 1].")
+    show("top3")
+    if "top3" not in figs:
+        st.caption("no model loaded: probabilities unavailable")
+    caption("The model's three most probable classes for the clean and adversarial images and for each image "
+            "filtered by its map (✓ marks the true class)." + (f" {model_note}" if model_note else ""))
 
     st.subheader("The two frequency maps")
-    cols = st.columns(3)
-    for col, (name, map_key, status_key) in zip(
-        cols[:2], (("Essential map", "essential", "essential_status"),
-                   ("Adversarial map", "adversarial_map", "adversarial_status")), strict=True):
-        with col:
-            map_display = views.get(map_key)
-            if map_display is None:
-                st.warning(f"**{name}**: {views.get(status_key, 'no map')}")
-                continue
-            show(f"{map_key}_rgb", map_key)
-            st.caption(f"{int((map_display > 0).sum())} of {map_display.size} entries non-zero; "
-                       f"mean value {map_display.mean():.3f}")
-    with cols[2]:
+    for name, map_key, status_key in (("Essential map", "essential", "essential_status"),
+                                      ("Adversarial map", "adversarial_map", "adversarial_status")):
+        map_display = views.get(map_key)
+        if map_display is None:
+            st.warning(f"**{name}**: {views.get(status_key, 'no map')}")
+    cols = st.columns([2, 1])
+    with cols[0]:
+        show("maps_rgb")
+        notes = [f"{name}: {int((views[key] > 0).sum())} of {views[key].size} entries non-zero, mean {views[key].mean():.3f}"
+                 for name, key in (("essential", "essential"), ("adversarial", "adversarial_map"))
+                 if views.get(key) is not None]
+        if notes:
+            st.caption("; ".join(notes))
+    with cols[1]:
         if "cosine" in views:
             st.metric("Cosine similarity of the two maps", f"{views['cosine']:.3f}",
                       help="cos(M_E, M_A) over all 3·H·W entries; 1 = same shape, 0 = no overlap")
-        show("radial", "radial_profile")
+        show("radial")
     caption("A map keeps (1) or removes (0) each spatial frequency of each colour channel; the zero frequency "
             "(the image's mean colour) sits in the centre, the highest frequencies at the edges. The essential map "
             "keeps what the model needs for the right answer on the clean image; the adversarial map keeps what it "
             "needs to give the attack's wrong answer on the adversarial image. The radial profile averages each "
             "map over rings of equal frequency radius.")
-    show("essential_channels", "essential_channels")
-    show("adversarial_map_channels", "adversarial_map_channels")
+    show("maps_channels")
     if size > 64:
-        caption("Large maps: drag to zoom into a region of the heat maps, double-click to zoom out, or switch on "
+        caption("Large maps: drag to zoom into a region of a heat map, double-click to zoom out, or switch on "
                 "the pooled view above.")
 
     st.subheader("Images filtered by their maps")
-    cols = st.columns(2)
-    for col, (name, key) in zip(cols, (("Clean image × essential map", "filtered_clean"),
-                                       ("Adversarial image × adversarial map", "filtered_adversarial")), strict=True):
-        with col:
-            if key not in figs:
-                st.info(f"{name}: no map, nothing to filter.")
-                continue
-            show(key, key)
-            if f"top_{key}" in figs:
-                show(f"top_{key}", f"top3_{key}")
-            else:
-                st.caption("no model loaded: predictions on the filtered image unavailable")
+    if "filtered" in figs:
+        show("filtered")
+    else:
+        st.info("No map, nothing to filter.")
     caption("What the model sees through each map. The filtered clean image keeps its class with only the "
-            "essential frequencies; the filtered adversarial image keeps the attack's wrong class." +
-            (f" {model_note}" if model_note else ""))
+            "essential frequencies; the filtered adversarial image keeps the attack's wrong class (see the top-3 "
+            "panels above).")
 
-    show("spectra", "spectra")
+    show("spectra")
     caption("Where each image's energy lies in frequency. Natural images concentrate it at low frequencies "
             "(the centre); filtering by a sparse map leaves only a few bright points.")
 

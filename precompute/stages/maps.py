@@ -75,7 +75,12 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
             out[f"pooled_{cfg.pool}"] = pool_maps(maps.float(), size=32, mode=cfg.pool).numpy().astype(np.float32)
         return out
 
-    merged = run_chunked(store, stage, len(positions_all), cfg.chunk_size, compute, ctx.dist, ctx.progress)
+    # The resumable unit is chunk_size images, or as many whole chunks as one batch holds (a GPU trains
+    # ~1000 maps at once). Part files are keyed by the unit, so a resumed run recomputes exactly the
+    # same units and ends bit-identical to an uninterrupted one with the same batch size.
+    unit = cfg.chunk_size * max(1, cfg.batch_size // cfg.chunk_size)
+    parts = stage if unit == cfg.chunk_size else f"{stage}-by{unit}"
+    merged = run_chunked(store, parts, len(positions_all), unit, compute, ctx.dist, ctx.progress)
     if merged is not None:
         if not merged:  # no image qualifies: empty arrays of the right shapes
             _, c, h, w = store.manifest()["arrays"][f"{TEST}/images.npy"]["shape"]
@@ -108,7 +113,7 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
             "attack_key": attack_key,
         }
         store.mark_stage(stage, **info)
-        store.clear_parts(stage)
+        store.clear_parts(parts)
         ctx.progress.note(
             f"{stage}: {info['n_kept']}/{info['n_attempted']} maps kept, mean {info['mean_steps'] or 0:.0f} steps, "
             f"median {info['median_nonzero'] or 0:.0f} non-zero entries"
