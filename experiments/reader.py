@@ -15,6 +15,8 @@ from experiments.config import ExperimentConfig
 from experiments.format import ESSENTIAL, STATUS_KEPT, STATUS_TEXT, TEST, TRAIN, adversarial_set
 from experiments.store import CacheError, ExperimentStore, read_manifest
 
+IMAGES = f"{TEST}/images.npy"
+
 
 @dataclass
 class ExperimentListing:
@@ -25,6 +27,7 @@ class ExperimentListing:
     problems: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     stages: dict = field(default_factory=dict)
+    results_only: bool = False  # images and maps dropped by `precompute prune` (see Experiment.results_only)
 
     @property
     def ok(self) -> bool:
@@ -39,7 +42,8 @@ class ExperimentListing:
         n = self.stages.get(f"{TEST}", {}).get("n", "?")
         keys = [k.removeprefix(f"{TEST}-attack-") for k in self.stages if k.startswith(f"{TEST}-attack-")]
         attacks = ", ".join(sorted(keys, key=_attack_order))
-        return f"{cfg.get('name', '?')}: {cfg.get('model', '?')} on {data}, N={n}, λ={cfg.get('lam', '?')}, {attacks or 'no attacks'}"
+        return (f"{cfg.get('name', '?')}: {cfg.get('model', '?')} on {data}, N={n}, λ={cfg.get('lam', '?')}, "
+                f"{attacks or 'no attacks'}" + (" (results only)" if self.results_only else ""))
 
 
 def find_experiments(roots: list[str], deep: bool = True) -> list[ExperimentListing]:
@@ -57,6 +61,7 @@ def find_experiments(roots: list[str], deep: bool = True) -> list[ExperimentList
                 manifest = read_manifest(path)
                 listing.config, listing.stages = manifest.get("config", {}), manifest.get("stages", {})
                 listing.id = manifest.get("id", name)
+                listing.results_only = _results_only(manifest)
             except CacheError as err:
                 listing.problems.append(str(err))
             else:
@@ -93,9 +98,34 @@ class Experiment:
     def has(self, relpath: str) -> bool:
         return self.store.has_array(relpath)
 
+    @property
+    def has_images(self) -> bool:
+        """Whether the test images are here (a results-only copy has none)."""
+        return self.has(IMAGES)
+
+    @property
+    def results_only(self) -> bool:
+        """A copy made by `precompute prune --drop images maps`: labels, predictions, attack results, map
+        statistics, correlations, class maps and the defence table, but no images, adversarial images or maps."""
+        return _results_only(self.manifest)
+
+    @property
+    def dropped(self) -> list[str]:
+        """Patterns of the files `precompute prune` deleted on purpose (empty for a full experiment)."""
+        return list(self.manifest.get("dropped", []))
+
+    @property
+    def maps_dropped(self) -> bool:
+        """Whether the full-size per-image maps were deleted on purpose (their statistics stay)."""
+        return any(pattern.startswith("maps/") for pattern in self.dropped)
+
+    def has_maps(self, name: str) -> bool:
+        """Whether map set `name` still holds its full-size maps (not only their statistics)."""
+        return self.has(f"maps/{name}/maps.npy")
+
     def images(self) -> np.ndarray:
         """uint8 (N, 3, H, W), memory-mapped."""
-        return self.array(f"{TEST}/images.npy")
+        return self.array(IMAGES)
 
     def image(self, i: int) -> np.ndarray:
         """float32 (3, H, W) in [0, 1]."""
@@ -122,9 +152,11 @@ class Experiment:
         return sorted(keys, key=_attack_order)
 
     def attack(self, key: str) -> dict[str, np.ndarray]:
-        """adversarial (N, 3, H, W) float32, adv_pred, adv_probs, success, linf, l2 (memory-mapped)."""
+        """adversarial (N, 3, H, W) float32, adv_pred, adv_probs, success, linf, l2 (memory-mapped);
+        a results-only copy has no "adversarial"."""
         names = ("adversarial", "adv_pred", "adv_probs", "success", "linf", "l2")
-        return {name: self.array(f"{TEST}/attacks/{key}/{name}.npy") for name in names}
+        return {name: self.array(f"{TEST}/attacks/{key}/{name}.npy") for name in names
+                if self.has(f"{TEST}/attacks/{key}/{name}.npy")}
 
     # ---------- maps ----------
     def map_set_names(self) -> list[str]:
@@ -145,6 +177,8 @@ class Experiment:
         row = int(self.array(f"maps/{name}/row.npy")[i])
         if status != STATUS_KEPT or row < 0:
             return None, STATUS_TEXT.get(status, "no map")
+        if not self.has_maps(name):
+            return None, "map kept, but its values were dropped from this copy (results only)"
         return np.asarray(self.array(f"maps/{name}/maps.npy")[row], dtype=np.float32), STATUS_TEXT[status]
 
     def essential_map(self, i: int) -> tuple[np.ndarray | None, str]:
@@ -179,6 +213,11 @@ class Experiment:
 
     def has_train_split(self) -> bool:
         return f"{TRAIN}/labels.npy" in self.manifest["arrays"]
+
+
+def _results_only(manifest: dict) -> bool:
+    """The test images were dropped on purpose (listed under "dropped") and are absent."""
+    return IMAGES in manifest.get("dropped", []) and IMAGES not in manifest.get("arrays", {})
 
 
 def canonical_index(ids: list[str]) -> np.ndarray:

@@ -10,7 +10,7 @@ from ui import figures
 from ui.downloads import csv_bytes
 from ui.loaders import class_averages, repaired_cosines
 from ui.paper_numbers import TABLE_III, attack_label, eps_of, paper_row
-from ui.picker import require_experiment
+from ui.picker import require_experiment, show_results_only
 from ui.views import caption, chart, html_download
 
 
@@ -86,9 +86,15 @@ def render_distributions(experiment: Experiment, attack: str) -> None:
         repaired = repaired_cosines(experiment, attack)
         fig = figures.cosine_histogram_figure(summary["cosine"], repaired,
                                               f"Cosine similarity per image pair, {attack_label(attack)}")
+        stored = summary.get("repaired_cosine_mean")
+        if not len(repaired) and stored is not None:  # no maps to re-pair (results-only copy): the stored mean
+            left = stored < float(np.mean(summary["cosine"])) if len(summary["cosine"]) else False
+            fig.add_vline(x=stored, line_dash="dash", line_color="#ff7f0e", annotation_text=f"re-paired mean {stored:.2f}",
+                          annotation_font_color="#ff7f0e", annotation_position="top left" if left else "top right")
         chart(fig, key="corr_cosine_hist", filename=f"cosine_{attack}")
         caption("Blue: each image's essential map against its own adversarial map. Orange: against another "
-                "image's adversarial map (random re-pairings). The gap between the two is what the pairing adds.")
+                "image's adversarial map (random re-pairings). The gap between the two is what the pairing adds."
+                + (" This copy holds no maps, so only the re-paired mean is drawn." if experiment.maps_dropped else ""))
     with cols[1]:
         fig = figures.null_distribution_figure(summary["null_ids"], float(summary["id_joint"]), summary.get("p_value"),
                                                f"IdCor permutation test, {attack_label(attack)}")
@@ -130,6 +136,8 @@ def render_per_class(experiment: Experiment, attack: str) -> None:
                 "−H/2 … H/2 − 1 cycles/image on both axes, zero frequency in the centre. Similar rows mean the attack targets "
                 "the frequencies the class relies on." + (" Large maps are shown pooled to 32×32."
                                                           if experiment.config.image_size > 32 else ""))
+    elif experiment.maps_dropped:
+        show_results_only(experiment, "the class-averaged maps")
 
 
 def render_eps_sweep(experiment: Experiment) -> None:

@@ -10,7 +10,7 @@ from ui import figures
 from ui.downloads import csv_bytes, npy_bytes
 from ui.loaders import defence_views, experiment_model
 from ui.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS, attack_label
-from ui.picker import require_experiment
+from ui.picker import require_experiment, show_results_only
 from ui.views import caption, chart, html_download
 
 
@@ -134,5 +134,8 @@ if params["maps"] is None:
 else:
     render_class_maps(current, params["maps"])
     st.subheader("Live: defend one image")
-    render_live(current, params["maps"], live_ui(current))
+    if current.has_images:
+        render_live(current, params["maps"], live_ui(current))
+    else:
+        show_results_only(current, "the live defence (the model on an image and on its attacked copy)")
 render_table(current)

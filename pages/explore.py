@@ -7,12 +7,14 @@ import streamlit as st
 
 from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment
+from ui import figures
+from ui.compute import image_numbers
 from ui.loaders import cached_image_views, experiment_model, thumbnails
 from ui.paper_numbers import attack_label, eps_of
-from ui.picker import require_experiment
+from ui.picker import require_experiment, show_results_only
 from ui.roots import manifest_stamp
 from ui.state import set_value
-from ui.views import render_pair_views
+from ui.views import caption, chart, render_pair_views
 
 GALLERY = 24  # thumbnails per gallery page
 ALL = "all classes"
@@ -81,13 +83,48 @@ def explore_ui(experiment: Experiment) -> dict:
     if st.session_state.get("explore_image") not in indices:  # first visit or new class: an image with both maps
         st.session_state["explore_image"] = next((i for i in indices if has[i]), indices[0])
     index = cols[3].selectbox("Image", indices, format_func=names.get, key="explore_image")
-    with st.expander("Gallery: click a number to pick that image", expanded=True):
-        gallery(experiment, indices)
+    if experiment.has_images:
+        with st.expander("Gallery: click a number to pick that image", expanded=True):
+            gallery(experiment, indices)
     return {"attack": attack, "index": int(index)}
+
+
+def render_numbers(experiment: Experiment, params: dict) -> None:
+    """One image of a results-only copy: its predictions, the attack's outcome and norms, its maps' statistics."""
+    index, attack = params["index"], params["attack"]
+    numbers = image_numbers(experiment, index, attack)
+    classes = experiment.classes
+    said = classes[int(np.argmax(numbers["clean_probs"]))]
+    st.markdown(f"### Image #{index} · `{numbers['id']}` · true class **{classes[numbers['label']]}** · "
+                f"model says **{said}**" + (f" · attack: **{attack_label(attack)}**" if attack else ""))
+    probs = [("clean", numbers["clean_probs"])]
+    if attack is not None:
+        probs.append(("adversarial", numbers["adv_probs"]))
+        cols = st.columns(4)
+        cols[0].metric("Attack", "succeeded" if numbers["success"] else "failed",
+                       help="Clean prediction correct and adversarial prediction wrong")
+        cols[1].metric("L∞ norm of the perturbation", f"{numbers['linf']:.4f}",
+                       help=f"= {numbers['linf'] * 255:.2f}/255 of the pixel range")
+        cols[2].metric("L2 norm of the perturbation", f"{numbers['l2']:.3f}")
+        if numbers["cosine"] is not None:
+            cols[3].metric("Cosine similarity of the two maps", f"{numbers['cosine']:.3f}",
+                           help="As stored by the correlation stage" + (" (maps pooled to 32×32)"
+                                                                        if experiment.config.image_size > 32 else ""))
+    chart(figures.top_k_row_figure(probs, classes, "The model's top 3 classes for each image",
+                                   true_label=numbers["label"]), key="explore_numbers_top3", filename=f"top3_{index}")
+    if numbers["maps"]:
+        st.dataframe(numbers["maps"], hide_index=True, key="explore_numbers_maps")
+        caption("The two maps of this image as the experiment recorded them: whether each was kept, how many "
+                "optimisation steps it took, how many of its 3·H·W entries are non-zero and whether only the zero "
+                "frequency survived.")
+    show_results_only(experiment, "the image, its adversarial image, its maps, the filtered images and the gallery")
 
 
 def render_explore(experiment: Experiment, params: dict) -> None:
     if params["index"] is None:
+        return
+    if not experiment.has_images:
+        render_numbers(experiment, params)
         return
     index, attack = params["index"], params["attack"]
     model, model_note = experiment_model(experiment)

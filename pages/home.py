@@ -10,7 +10,7 @@ from experiments.reader import Experiment
 from ui import figures
 from ui.loaders import cached_image_views, experiment_model
 from ui.paper_numbers import attack_label
-from ui.picker import current_experiment, show_how_to_build
+from ui.picker import current_experiment, show_how_to_build, show_results_only
 from ui.roots import BIG_COMMAND, BUILD_COMMAND
 from ui.views import caption, chart
 
@@ -100,6 +100,7 @@ def render_loaded(experiment: Experiment) -> None:
         f"{', '.join(attack_label(k) for k in experiment.attack_keys) or 'none'} · "
         f"essential maps kept: {kept if kept is not None else '?'} of {experiment.n} · "
         f"classes: {', '.join(experiment.classes)}"
+        + (" · **results-only copy** (numbers and statistics; no images or maps)" if experiment.results_only else "")
     )
 
 
@@ -119,7 +120,10 @@ render_intro()
 current = current_experiment()
 if current is None:
     show_how_to_build()
-else:
+elif current.has_images and not current.maps_dropped:
     render_figure_one(current, home_ui(current))
+    render_loaded(current)
+else:
+    show_results_only(current, "the Fig.-1-style picture (images before and after filtering by their maps)")
     render_loaded(current)
 render_build_more()

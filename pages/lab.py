@@ -15,7 +15,7 @@ from ui.arrays import to_hwc_uint8
 from ui.compute import classify, train_live
 from ui.live import LIVE_SLOTS, BusyError, live_slot
 from ui.loaders import experiment_model
-from ui.picker import require_experiment
+from ui.picker import require_experiment, show_results_only
 from ui.views import render_pair_views
 
 LAMBDAS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]  # L1 weights offered (CIFAR-10 paper: 0.5)
@@ -43,7 +43,10 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
     classes, size = experiment.classes, experiment.config.image_size
     source = st.radio("Image", [PICK, UPLOAD], key="lab_source", horizontal=True)
     image, name = None, ""
-    if source == PICK:
+    if source == PICK and not experiment.has_images:
+        show_results_only(experiment, "picking an image of the experiment (upload your own instead)")
+        label_default = 0
+    elif source == PICK:
         labels = experiment.labels()
         index = st.selectbox("Image of the experiment", list(range(experiment.n)), key="lab_image",
                              format_func=lambda i: f"#{i} {classes[labels[i]]}")

@@ -284,3 +284,131 @@ def test_incomplete_experiment_says_how_to_finish(tmp_path, monkeypatch):
     at = app_on("pages/explore.py")
     no_errors(at)
     assert any("is incomplete" in w.value and "resumes" in w.value for w in at.warning)
+
+
+# ---------- a results-only copy (`python -m precompute prune DIR --drop train images maps`) ----------
+
+@pytest.fixture(scope="module")
+def pruned_root(tmp_path_factory):
+    """The fake experiment and its results-only copy, each under its own root."""
+    from experiments.store import ExperimentStore
+    from precompute.prune_cmd import PATTERNS
+
+    root = tmp_path_factory.mktemp("results-only")
+    path = write_fake_experiment(str(root))
+    full = write_fake_experiment(str(tmp_path_factory.mktemp("full")))
+    store = ExperimentStore(path)
+    for what in ("train", "images", "maps"):
+        for pattern in PATTERNS[what]:
+            store.drop(pattern)
+    return str(root), path, full
+
+
+@pytest.fixture
+def pruned(pruned_root, monkeypatch):
+    root, path, full = pruned_root
+    monkeypatch.setenv("FMAPS_CACHE", root)
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    return Experiment(path), Experiment(full)
+
+
+def results_only_note(at, experiment: Experiment) -> str:
+    """The one results-only message of the page, checked to carry the command that rebuilds the experiment."""
+    from ui.roots import rebuild_command
+
+    notes = [i.value for i in at.info if "results-only copy" in i.value]
+    assert len(notes) == 1, [i.value for i in at.info]
+    assert rebuild_command(experiment.config) in notes[0] and "python -m precompute run" in notes[0]
+    return notes[0]
+
+
+def test_results_only_home_lists_and_explains(pruned):
+    experiment, _ = pruned
+    at = app_on()
+    no_errors(at)
+    picker = at.sidebar.selectbox(key="experiment")
+    assert picker.value == experiment.path and picker.options[0].split(" [")[0].endswith("(results only)")
+    assert "Fig.-1" in results_only_note(at, experiment)
+    assert not charts(at) and at.metric[0].value == "6"
+    assert any("results-only copy" in m.value and experiment.id in m.value for m in at.markdown)
+
+
+def test_results_only_explore_shows_the_numbers(pruned):
+    experiment, full = pruned
+    at = app_on("pages/explore.py")
+    no_errors(at)
+    assert at.selectbox(key="explore_image").value == 2  # map statuses still pick the first image with both maps
+    assert not [b for b in at.button if str(b.key).startswith("explore_thumb_")]  # no gallery
+    results_only_note(at, experiment)
+    at.selectbox(key="explore_image").set_value(3).run()
+    no_errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["L∞ norm of the perturbation"] == f"{float(full.attack('fmn')['linf'][3]):.4f}"
+    fmn = experiment.correlation("fmn")
+    stored = float(fmn["cosine"][list(fmn["positions"]).index(3)])  # as the correlation stage computed it
+    assert metrics["Cosine similarity of the two maps"] == f"{stored:.3f}" and metrics["Attack"] == "succeeded"
+    ess = full.essential_map(3)[0]
+    table = at.dataframe[0].value
+    assert list(table["map"]) == ["essential", "adversarial"] and list(table["status"]) == ["map kept"] * 2
+    assert int(table["non-zero entries"][0]) == int((ess > 0).sum())
+    assert len(charts(at)) == 1  # top-3 classes, clean and adversarial
+    at.selectbox(key="explore_image").set_value(1).run()  # FMN failed on image 1
+    no_errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Attack"] == "failed" and "Cosine similarity of the two maps" not in metrics
+    assert "attack did not change the prediction" in at.dataframe[0].value["status"][1]
+    at.selectbox(key="explore_attack").set_value("pgd").run()
+    at.selectbox(key="explore_image").set_value(0).run()  # misclassified: no maps at all
+    no_errors(at)
+    assert "misclassifies the clean image" in at.dataframe[0].value["status"][0]
+
+
+def test_results_only_correlations_keep_every_number(pruned):
+    experiment, full = pruned
+    at = app_on("pages/correlations.py")
+    no_errors(at)
+    table = at.dataframe[0].value  # the Table I rows, from the copy's summaries, as for the full experiment
+    assert list(table["attack"]) == ["FMN", "PGD ε=8/255"]
+    for row, key in enumerate(("fmn", "pgd-8")):
+        summary = full.correlation(key)
+        assert int(table["N pairs"][row]) == summary["n"]
+        assert table["cosine mean ± std"][row] == f"{summary['cosine_mean']:.2f} ± {summary['cosine_std']:.2f}"
+        assert table["IdCor"][row] == f"{summary['idcor']:.2f}" and table["p"][row] == f"{summary['p_value']:.3f}"
+        assert table["re-paired cosine"][row] == f"{summary['repaired_cosine_mean']:.2f}"
+    assert table["paper: SVCCA / cosine / IdCor / p"][0] == "0.25 / 0.49 ± 0.27 / 0.66 / 0.01"
+    assert "class-averaged maps" in results_only_note(at, experiment)
+    specs = [json.loads(c.proto.spec) for c in charts(at)]
+    assert len(specs) == 4  # cosine histogram, null distribution, per class, ε sweep (no class-averaged maps)
+    lines = [shape.get("x0") for spec in specs for shape in spec["layout"].get("shapes", [])]
+    assert any(x == pytest.approx(full.correlation("fmn")["repaired_cosine_mean"]) for x in lines if x is not None)
+    at.selectbox(key="corr_attack").set_value("pgd-8").run()
+    no_errors(at)
+    assert len(charts(at)) == 4
+
+
+def test_results_only_defence_keeps_class_maps_and_table(pruned):
+    experiment, _ = pruned
+    at = app_on("pages/defence.py")
+    no_errors(at)
+    assert "live defence" in results_only_note(at, experiment)
+    assert not [s for s in at.selectbox if s.key == "defence_image"]
+    assert any("Table IV" in s.value for s in at.subheader)
+    assert len(charts(at)) == 3  # class-map grid, Table IV ours and the paper's
+
+
+def test_results_only_lab_trains_uploads_only(pruned):
+    experiment, _ = pruned
+    at = app_on("pages/lab.py")
+    no_errors(at)
+    assert "picking an image" in results_only_note(at, experiment)
+    assert at.button(key="lab_train").disabled
+    at.radio(key="lab_source").set_value("my own image (PNG or JPEG)").run()
+    at.file_uploader(key="lab_upload").set_value(("photo.png", _png(40, 40), "image/png")).run()
+    no_errors(at)
+    assert not at.button(key="lab_train").disabled and not [i for i in at.info if "results-only" in i.value]
+
+
+def test_results_only_method_page(pruned):
+    at = app_on("pages/method.py")
+    no_errors(at)
+    assert any("λ = 0.1" in m.value for m in at.markdown)

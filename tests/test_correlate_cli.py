@@ -146,3 +146,22 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
 def test_correlate_rejects_bad_arguments(a, b, kwargs, message):
     with pytest.raises(ValueError, match=message):
         correlate(a, b, permutations=2, **kwargs)
+
+
+def test_lenient_correlate_keeps_cosines_of_degenerate_maps():
+    """Identical rows break TwoNN (distance 0 everywhere): strict raises, lenient keeps the cosines."""
+    import numpy as np
+    import pytest
+
+    from core.metrics.correlate import correlate
+
+    a = np.ones((6, 12), np.float32)
+    b = np.ones((6, 12), np.float32)
+    b[:, 0] = 0.5
+    with pytest.raises(ValueError):
+        correlate(a, b, permutations=3)
+    result = correlate(a, b, permutations=3, strict=False, repairings=2)
+    expected = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    np.testing.assert_allclose(result["cosine_values"], expected, rtol=1e-6)
+    assert result["idcor"] is None and result["p_value"] is None and "idcor" in result["errors"]
+    assert result["null_ids"] == []

@@ -118,24 +118,48 @@ def test_rerun_skips_everything(small_run: Path) -> None:
     assert time.perf_counter() - start < 60
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("trial", range(2))
-def test_killed_run_resumes_to_identical_arrays(small_run: Path, tmp_path: Path, trial: int) -> None:
-    """SIGKILL the run at a different moment each trial, resume, and compare every checksum."""
-    cmd = [sys.executable, "-m", "precompute", *SMALL_RUN, "--out", str(tmp_path)]
-    process = subprocess.Popen(cmd, env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # wait until some work is on disk (a part file or a completed stage), then a little more
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        if list(tmp_path.glob("*/parts/*/*.npz")) or len(list(tmp_path.glob("*/*/*.npy"))) > 2:
-            break
-        time.sleep(0.05)
-    time.sleep(0.5 + 1.5 * trial)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    result = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+# A smaller run for the kill trials: every stage (attack, both map sets, correlation, class maps,
+# defence) in a few seconds, so ten trials stay cheap.
+KILL_RUN = [
+    "run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
+    "--data", str(CIFAR_TEST), "--limit", "6", "--attacks", "pgd", "--eps", "8",
+    "--lam", "0.1", "--min-steps", "3", "--max-steps", "12", "--chunk-size", "2", "--batch-size", "2",
+    "--permutations", "3", "--repairings", "1",
+    "--train-data", str(CIFAR_TRAIN), "--train-limit", "20", "--class-min-steps", "2", "--class-max-steps", "3",
+    "--class-batch-size", "4", "--quiet",
+]
+KILL_TRIALS = 10
+
+
+@pytest.fixture(scope="module")
+def kill_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], float]:
+    """Checksums of an uninterrupted KILL_RUN and how long it took."""
+    out = tmp_path_factory.mktemp("kill-reference")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "precompute", *KILL_RUN, "--out", str(out)],
+                            env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert _array_checksums(_experiment_dir(tmp_path)) == _array_checksums(small_run)
+    return _array_checksums(_experiment_dir(out)), time.perf_counter() - start
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(KILL_TRIALS))
+def test_killed_run_resumes_to_identical_arrays(kill_reference, tmp_path: Path, trial: int) -> None:
+    """SIGKILL the run at a random moment (seeded per trial, anywhere in an uninterrupted run's
+    duration: during imports, attacks, maps, class maps or a manifest write), resume, and compare
+    every array's checksum with the uninterrupted run."""
+    checksums, duration = kill_reference
+    delay = float(np.random.default_rng(trial).uniform(0.3, duration))
+    cmd = [sys.executable, "-m", "precompute", *KILL_RUN, "--out", str(tmp_path)]
+    process = subprocess.Popen(cmd, env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    result = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"resume after a kill at {delay:.1f}s failed: {result.stderr[-2000:]}"
+    assert _array_checksums(_experiment_dir(tmp_path)) == checksums, f"killed at {delay:.1f}s"
 
 
 @pytest.mark.slow

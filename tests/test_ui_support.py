@@ -171,3 +171,72 @@ def test_train_live_on_a_real_image(akamaster_model, cifar_test_float):
     assert views["cosine"] == pytest.approx(float(e @ a / (np.linalg.norm(e) * np.linalg.norm(a))), rel=1e-12)
     maps_progress = [f for stage, f in stages if stage == "maps"]
     assert maps_progress == sorted(maps_progress) and maps_progress[-1] == 1.0  # the bar only moves forward
+
+
+def _results_only_copy(root: str) -> str:
+    """A fake experiment pruned as `python -m precompute prune DIR --drop train images maps` does."""
+    from experiments.store import ExperimentStore
+    from precompute.prune_cmd import PATTERNS
+    from tests.fake_experiment import write_fake_experiment
+
+    path = write_fake_experiment(root, name="pruned")
+    store = ExperimentStore(path)
+    for what in ("train", "images", "maps"):
+        for pattern in PATTERNS[what]:
+            store.drop(pattern)
+    return path
+
+
+def test_results_only_copy_is_detected_and_still_read(tmp_path):
+    from experiments.format import ESSENTIAL
+    from experiments.reader import Experiment, find_experiments
+    from tests.fake_experiment import write_fake_experiment
+    from ui.compute import image_numbers
+    from ui.loaders import class_averages, paired_maps, repaired_cosines
+
+    full = Experiment(write_fake_experiment(str(tmp_path / "full")))
+    pruned = Experiment(_results_only_copy(str(tmp_path / "pruned")))
+    assert not full.results_only and full.has_images and full.has_maps(ESSENTIAL)
+    assert pruned.results_only and not pruned.has_images and not pruned.has_maps(ESSENTIAL)
+    assert "test/images.npy" in pruned.dropped and pruned.maps_dropped and not full.maps_dropped
+    [listing] = find_experiments([str(tmp_path / "pruned")])
+    assert listing.ok and listing.results_only and listing.describe().endswith("(results only)")
+    assert "adversarial" not in pruned.attack("fmn") and pruned.attack("fmn")["linf"].shape == (6,)
+    assert pruned.essential_map(3)[0] is None and "dropped" in pruned.essential_map(3)[1]
+    assert paired_maps(pruned, "fmn") == {} and class_averages(pruned, "fmn") == {}
+    assert len(repaired_cosines(pruned, "fmn")) == 0
+    numbers = image_numbers(pruned, 3, "fmn")
+    summary = pruned.correlation("fmn")
+    assert numbers["cosine"] == pytest.approx(float(summary["cosine"][list(summary["positions"]).index(3)]))
+    assert numbers["linf"] == pytest.approx(float(full.attack("fmn")["linf"][3])) and numbers["success"]
+    assert [row["status"] for row in numbers["maps"]] == ["map kept", "map kept"]
+    assert numbers["maps"][0]["steps"] == 501 and numbers["maps"][0]["non-zero entries"] > 0
+    failed = image_numbers(pruned, 1, "fmn")  # FMN failed on image 1: no adversarial map, no pair
+    assert failed["cosine"] is None and failed["maps"][1]["steps"] is None and not failed["success"]
+
+
+@pytest.mark.parametrize("config", [
+    ExperimentConfig(name="cifar10-paper", data="../shared/data/cifar10/test-1000", checkpoint="../shared/models/x.th",
+                     input_norm="imagenet", attacks=("deepfool", "fmn", "pgd"), eps=(8.0,), lam=0.5, train_data=None,
+                     class_batch_size=32),
+    ExperimentConfig(name="demo", data="samples", lam=0.02, train_data="../shared/data/cifar10/train-4000",
+                     train_limit=500, class_batch_size=16, class_min_steps=200, chunk_size=20),
+    ExperimentConfig(name="custom", model="resnet18", input_norm="imagenet", image_size=224, data="my images/val",
+                     attacks=("pgd",), eps=(1.0, 3.5), lam=0.01, limit=10, class_attacks=("pgd-1",)),
+])
+def test_rebuild_command_reproduces_the_configuration(config):
+    import shlex
+
+    from precompute.cli import build_parser
+    from precompute.run_cmd import config_from_args
+    from ui.roots import rebuild_command
+
+    command = rebuild_command(config)
+    assert command.startswith("python -m precompute run")
+    rebuilt = config_from_args(build_parser("run").parse_args(shlex.split(command)[3:]))
+    assert rebuilt.hashed_dict() == config.hashed_dict()  # the same experiment directory
+    assert sorted(rebuilt.attacks) == sorted(config.attacks) and rebuilt.class_attacks == config.class_attacks
+    if "pgd" in config.attacks:
+        assert sorted(rebuilt.eps) == sorted(config.eps)
+    if config.name == "demo":
+        assert command == "python -m precompute run --preset demo"

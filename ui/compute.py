@@ -15,7 +15,15 @@ import torch
 from torch import nn
 
 from core.fourier import apply_fourier_maps, to_display_order, to_natural_order
-from experiments.format import STATUS_ATTACK_FAILED, STATUS_KEPT, STATUS_LOST, STATUS_MISCLASSIFIED, STATUS_TEXT
+from experiments.format import (
+    ESSENTIAL,
+    STATUS_ATTACK_FAILED,
+    STATUS_KEPT,
+    STATUS_LOST,
+    STATUS_MISCLASSIFIED,
+    STATUS_TEXT,
+    adversarial_set,
+)
 from ui.arrays import cosine, log_spectrum, perturbation_norms
 
 
@@ -92,6 +100,42 @@ def build_image_views(experiment: object, index: int, attack_key: str | None, mo
     )
     views.update(index=index, id=experiment.ids[index], attack_key=attack_key)
     return views
+
+
+def image_numbers(experiment: object, index: int, attack_key: str | None) -> dict:
+    """What a results-only copy (no images, no maps) still says about image `index` of an opened Experiment.
+
+    label, clean_probs (K,); with an attack: adv_probs, success, linf, l2, and the pair's stored cosine
+    (None unless the image has both maps); maps: one row per map set (status sentence, steps, non-zero
+    entries, zero frequency only, last loss; None where no map was trained).
+    """
+    out: dict = {"index": index, "id": experiment.ids[index], "label": int(experiment.labels()[index]),
+                 "clean_probs": np.asarray(experiment.probs()[index], dtype=np.float64), "maps": []}
+    sets = [("essential", ESSENTIAL)]
+    if attack_key is not None:
+        attack = experiment.attack(attack_key)
+        out.update(adv_probs=np.asarray(attack["adv_probs"][index], dtype=np.float64),
+                   success=bool(attack["success"][index]), linf=float(attack["linf"][index]),
+                   l2=float(attack["l2"][index]), cosine=None)
+        summary = experiment.correlation(attack_key)
+        if summary is not None and not summary.get("error"):
+            at = np.flatnonzero(summary["positions"] == index)
+            out["cosine"] = float(summary["cosine"][at[0]]) if len(at) else None
+        sets.append(("adversarial", adversarial_set(attack_key)))
+    for label, name in sets:
+        if name not in experiment.map_set_names():
+            continue
+        data = experiment.map_set(name)
+        status, row = int(data["status"][index]), int(data["row"][index])
+        trained = row >= 0
+
+        def stat(key: str, cast: type, data: dict = data, row: int = row, trained: bool = trained) -> object:
+            return cast(data[key][row]) if trained and key in data else None
+
+        out["maps"].append({"map": label, "status": STATUS_TEXT.get(status, "no map"),
+                            "steps": stat("steps", int), "non-zero entries": stat("nonzero", int),
+                            "zero frequency only": stat("dc_only", bool), "last loss": stat("final_loss", float)})
+    return out
 
 
 @torch.no_grad()

@@ -91,7 +91,7 @@ def _paired_maps(path: str, stamp: int, attack_key: str) -> dict:
     experiment = _open(path, stamp)
     out = {}
     for label, name in (("essential", ESSENTIAL), ("adversarial", adversarial_set(attack_key))):
-        if name not in experiment.map_set_names():
+        if name not in experiment.map_set_names() or not experiment.has_maps(name):  # absent, or a results-only copy
             return {}
         data = experiment.map_set(name)
         out[label] = data
@@ -112,7 +112,8 @@ def _paired_maps(path: str, stamp: int, attack_key: str) -> dict:
 
 
 def paired_maps(experiment: Experiment, attack_key: str) -> dict:
-    """positions (P,), essential and adversarial (P, 3, h, w) maps of images with both (pooled copies if large)."""
+    """positions (P,), essential and adversarial (P, 3, h, w) maps of images with both (pooled copies if large);
+    empty when the maps are absent (a results-only copy)."""
     return _paired_maps(experiment.path, manifest_stamp(experiment.path), attack_key)
 
 

@@ -14,7 +14,7 @@ from experiments.format import TEST
 from experiments.reader import Experiment, ExperimentListing
 from experiments.store import CacheError
 from ui.loaders import list_experiments, open_experiment
-from ui.roots import BUILD_COMMAND, DEMO_ROOT, USER_ROOT, cache_roots, roots_stamp
+from ui.roots import BUILD_COMMAND, DEMO_ROOT, RESULTS_ROOT, USER_ROOT, cache_roots, rebuild_command, roots_stamp
 
 PICKER_KEY = "experiment"
 
@@ -32,6 +32,8 @@ def _origin(path: str) -> str:
     parent = os.path.dirname(os.path.abspath(path))
     if parent == DEMO_ROOT:
         return "shipped demo"
+    if parent == RESULTS_ROOT:
+        return "shipped results"
     if parent == USER_ROOT or parent == os.path.abspath("cache"):
         return "cache/"
     return parent
@@ -83,6 +85,20 @@ def show_how_to_build() -> None:
         "No experiment to show yet. Build the demo (a few minutes on a CPU) from the project's root:\n\n"
         f"```\n{BUILD_COMMAND}\n```\n\nthen reload this page. The app also lists experiments in `assets/demo/`, "
         "`cache/` and any directory named in the `FMAPS_CACHE` environment variable."
+    )
+
+
+def show_results_only(experiment: Experiment, what: str) -> None:
+    """The message shown in place of a view that needs the images or maps a pruned copy lacks."""
+    gone = (["images", "adversarial images"] if not experiment.has_images else []) + \
+        (["per-image maps"] if experiment.maps_dropped else [])
+    gone_text = " and ".join([", ".join(gone[:-1]), gone[-1]] if len(gone) > 1 else gone) or "bulky arrays"
+    kind = "a **results-only copy**" if experiment.results_only else "a trimmed copy"
+    st.info(
+        f"Not available here: {what}. This experiment is {kind}: its {gone_text} were dropped to keep the "
+        "repository small (every number, per-pair cosine and null distribution is still here). Rebuild it in full "
+        "(it needs the data set and the model's weights; it is written to `cache/`):"
+        f"\n\n```\n{rebuild_command(experiment.config)}\n```"
     )
 
 

@@ -1,6 +1,7 @@
 """Where the app looks for experiments, and how it finds the model an experiment was computed with.
 
-Cache roots, in order: the shipped demo (assets/demo/), the user's cache (./cache, the default
+Cache roots, in order: the shipped demo (assets/demo/), the shipped results-only reproductions
+(assets/results/: numbers, per-pair cosines, null distributions; no images or maps), the user's cache (./cache, the default
 output of `python -m precompute run`), then every directory in FMAPS_CACHE (os.pathsep-separated).
 FMAPS_ONLY=1 keeps only the FMAPS_CACHE roots (tests, and servers that show one curated cache).
 No Streamlit here: plain functions, tested directly.
@@ -10,15 +11,57 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from collections.abc import Mapping
 
 from experiments.config import ExperimentConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_ROOT = os.path.join(REPO, "assets", "demo")
+RESULTS_ROOT = os.path.join(REPO, "assets", "results")
 USER_ROOT = os.path.join(REPO, "cache")
 BUILD_COMMAND = "python -m precompute run --preset demo"
 BIG_COMMAND = "python -m precompute run --preset cifar10-paper"
+
+
+# `precompute run` options that set a hashed configuration field (run settings such as --device are left out)
+RUN_OPTIONS = ("model", "checkpoint", "input_norm", "data", "split", "data_root", "limit", "image_size", "lam", "lr",
+               "min_steps", "max_steps", "tol", "chunk_size", "train_data", "train_limit", "class_lam",
+               "class_min_steps", "class_max_steps", "class_batch_size", "pool", "permutations", "repairings", "seed")
+
+
+def _arg(value: object) -> str:
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return shlex.quote(text)
+
+
+def rebuild_command(config: ExperimentConfig) -> str:
+    """The `python -m precompute run` command that rebuilds an experiment in full: its preset (when its
+    name is one), then every option whose value differs from what the preset alone would give."""
+    from core.models.registry import MODELS
+    from precompute.presets import PRESETS
+
+    preset = PRESETS.get(config.name, {})
+    base = ExperimentConfig(**{k: v for k, v in preset.items() if k in ExperimentConfig.__dataclass_fields__})
+    spec = MODELS.get(config.model)
+    if spec is not None:  # what `precompute run` fills in from the model when the preset leaves them open
+        base.image_size = preset.get("image_size", spec.input_size)
+        base.input_norm = preset.get("input_norm", spec.default_input_norm)
+    parts = ["python -m precompute run"] + ([f"--preset {config.name}"] if preset else [])
+    for option in RUN_OPTIONS:
+        value, default = getattr(config, option), getattr(base, option)
+        explicit = option == "input_norm" and config.checkpoint is not None  # a checkpoint may record its own
+        if value is None and default is not None and option == "train_data":
+            parts.append("--train-data none")
+        elif value is not None and (value != default or explicit):
+            parts.append(f"--{option.replace('_', '-')} {_arg(value)}")
+    if sorted(config.attacks) != sorted(base.attacks):
+        parts.append("--attacks " + (" ".join(config.attacks) or "none"))
+    if "pgd" in config.attacks and sorted(config.eps) != sorted(base.eps):
+        parts.append("--eps " + " ".join(_arg(float(e)) for e in config.eps))
+    if config.class_attacks is not None:
+        parts.append("--class-attacks " + " ".join(config.class_attacks))
+    return " ".join(parts)
 
 
 def cache_roots(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -28,7 +71,7 @@ def cache_roots(environ: Mapping[str, str] | None = None) -> list[str]:
     if environ.get("FMAPS_ONLY", "") in ("1", "true", "yes"):
         roots = extra
     else:
-        roots = [DEMO_ROOT, USER_ROOT, os.path.abspath("cache"), *extra]
+        roots = [DEMO_ROOT, RESULTS_ROOT, USER_ROOT, os.path.abspath("cache"), *extra]
     return list(dict.fromkeys(roots))
 
 

@@ -9,6 +9,8 @@ the re-paired baseline. Computation runs in float64 on the input tensors' device
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +23,9 @@ from core.metrics.repairing import repaired_cosine, repaired_svcca
 from core.metrics.svcca import svcca_details
 
 MIN_ROWS = 3  # TwoNN needs two neighbours per point
+
+
+T = TypeVar("T")
 
 
 def _as_tensor(x: object, name: str) -> Tensor:
@@ -64,12 +69,16 @@ def correlate(
     pool_size: int = 32,
     seed: int = 0,
     repairings: int = 0,
+    strict: bool = True,
 ) -> dict:
     """Cosine, SVCCA and IdCor between paired map sets a and b ((N, D) or (N, C, H, W), same shape).
 
     pool: "avg" | "max", applied only to (N, C, H, W) maps larger than pool_size×pool_size; the
     result's "pool" says what was applied ("none" when nothing was). repairings > 0 adds the
     re-paired baseline (cosine and SVCCA of a[i] vs b[j], j != i). NaN results are None.
+    strict=False: a metric that cannot be computed on these data (duplicate rows for TwoNN, say)
+    becomes None with its reason under "errors" instead of raising, so the cosines of a degenerate
+    set are still returned (the precompute stage keeps them; the CLI stays strict).
     """
     if pool not in POOL_MODES:
         raise ValueError(f"expected pool in {list(POOL_MODES)}, got {pool!r}")
@@ -87,23 +96,24 @@ def correlate(
 
     cosines = cosine_similarities(a, b)  # (N,)
     cosine_mean, cosine_std = cosine_summary(cosines)
-    sv = svcca_details(a, b)
-    ic = idcor(a, b, permutations=permutations, seed=seed)
+    errors: dict[str, str] = {}
+    sv = _attempt(lambda: svcca_details(a, b), "svcca", errors, strict)
+    ic = _attempt(lambda: idcor(a, b, permutations=permutations, seed=seed), "idcor", errors, strict)
     result = {
         "n": int(a.shape[0]),
         "dim": int(a.shape[1]),
         "cosine_mean": cosine_mean,
         "cosine_std": cosine_std,
         "cosine_values": cosines.tolist(),
-        "svcca": _json_float(sv.svcca),
-        "svcca_k_a": sv.k1,
-        "svcca_k_b": sv.k2,
-        "idcor": _json_float(ic.idcor),
-        "p_value": ic.p_value,
-        "id_a": ic.id_x,
-        "id_b": ic.id_y,
-        "id_joint": ic.id_joint,
-        "null_ids": ic.shuffled_ids.tolist(),
+        "svcca": _json_float(sv.svcca) if sv else None,
+        "svcca_k_a": sv.k1 if sv else None,
+        "svcca_k_b": sv.k2 if sv else None,
+        "idcor": _json_float(ic.idcor) if ic else None,
+        "p_value": ic.p_value if ic else None,
+        "id_a": ic.id_x if ic else None,
+        "id_b": ic.id_y if ic else None,
+        "id_joint": ic.id_joint if ic else None,
+        "null_ids": ic.shuffled_ids.tolist() if ic else [],
         "permutations": permutations,
         "seed": seed,
         "pool": pool if pooled else "none",
@@ -111,12 +121,25 @@ def correlate(
     }
     if repairings > 0:
         rc = repaired_cosine(a, b, repairings=repairings, seed=seed)
-        rs = repaired_svcca(a, b, repairings=repairings, seed=seed)
+        rs = _attempt(lambda: repaired_svcca(a, b, repairings=repairings, seed=seed), "repaired_svcca", errors, strict)
         result.update(
             repairings=repairings,
             repaired_cosine_mean=rc["mean"],
             repaired_cosine_std=rc["std"],
-            repaired_svcca_mean=_json_float(rs["mean"]),
-            repaired_svcca_std=_json_float(rs["std"]),
+            repaired_svcca_mean=_json_float(rs["mean"]) if rs else None,
+            repaired_svcca_std=_json_float(rs["std"]) if rs else None,
         )
+    if errors:
+        result["errors"] = errors
     return result
+
+
+def _attempt(compute: Callable[[], T], name: str, errors: dict[str, str], strict: bool) -> T | None:
+    """compute(); a ValueError re-raised when strict, else recorded under errors[name] (result None)."""
+    try:
+        return compute()
+    except ValueError as err:
+        if strict:
+            raise
+        errors[name] = str(err)
+        return None

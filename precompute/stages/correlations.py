@@ -43,17 +43,17 @@ def run_correlation_stage(ctx: StageContext, attack_key: str) -> None:
         if len(positions) < 3:
             summary = {"n": int(len(positions)), "error": f"only {len(positions)} images have both maps; need at least 3"}
         else:
-            try:
-                result = correlate(
-                    essential, adversarial, permutations=cfg.permutations, pool=cfg.pool,
-                    seed=ctx.stage_seed("correlate", attack_key), repairings=cfg.repairings,
-                )
-            except ValueError as err:  # degenerate maps (e.g. all identical): keep the reason, not a crash
-                summary = {"n": int(len(positions)), "error": str(err)}
-            else:
-                cosine = np.asarray(result.pop("cosine_values"), np.float32)
-                null_ids = np.asarray(result.pop("null_ids"), np.float32)
-                summary = {k: v for k, v in result.items() if not isinstance(v, list)}
+            # degenerate maps (e.g. all identical): the metrics that fail are None with their reason
+            # under "errors"; the per-pair cosines are kept whatever happens
+            result = correlate(
+                essential, adversarial, permutations=cfg.permutations, pool=cfg.pool,
+                seed=ctx.stage_seed("correlate", attack_key), repairings=cfg.repairings, strict=False,
+            )
+            cosine = np.asarray(result.pop("cosine_values"), np.float32)
+            null_ids = np.asarray(result.pop("null_ids"), np.float32)
+            summary = {k: v for k, v in result.items() if not isinstance(v, list)}
+            if "errors" in summary:
+                summary["error"] = "; ".join(f"{k}: {v}" for k, v in summary["errors"].items())
         summary["attack_key"] = attack_key
         ctx.store.write_arrays(
             f"correlations/{attack_key}", {"positions": positions.astype(np.int64), "cosine": cosine, "null_ids": null_ids}
@@ -62,12 +62,13 @@ def run_correlation_stage(ctx: StageContext, attack_key: str) -> None:
         ctx.store.mark_stage(stage, seconds=round(time.perf_counter() - start, 2), **{
             k: summary.get(k) for k in ("n", "svcca", "cosine_mean", "cosine_std", "idcor", "p_value")
         })
-        if "error" in summary:
+        if "cosine_mean" not in summary:
             ctx.progress.note(f"{stage}: skipped, {summary['error']}")
         else:
             ctx.progress.note(
                 f"{stage}: N={summary['n']} SVCCA {_fmt(summary['svcca'])}  cosine {_fmt(summary['cosine_mean'])} ± "
                 f"{_fmt(summary['cosine_std'])}  IdCor {_fmt(summary['idcor'])} (p={_fmt(summary['p_value'])})"
+                + (f"; not computable: {summary['error']}" if "error" in summary else "")
             )
     ctx.dist.barrier()
     ctx.store.reload()
