@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--momentum", type=float, default=d.momentum)
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default=d.optimizer,
+                   help="sgd (ResNet-20, METHOD §6) or adam (the Imagenette heads: --optimizer adam --schedule onecycle --lr 0.01)")
     p.add_argument("--nesterov", action="store_true")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--schedule", choices=["multistep", "onecycle"], default=d.schedule)
@@ -72,13 +74,14 @@ def run(args: argparse.Namespace) -> int:
     if args.cuda_graph == "on" and device.type != "cuda":
         raise ValueError(f"expected a CUDA device for --cuda-graph on, got {device}")
     cuda_graph = args.cuda_graph == "on" or (
-        args.cuda_graph == "auto" and device.type == "cuda" and args.schedule == "multistep"
+        args.cuda_graph == "auto" and device.type == "cuda" and args.schedule == "multistep" and args.optimizer == "sgd"
     )
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         momentum=args.momentum,
+        optimizer=args.optimizer,
         nesterov=args.nesterov,
         weight_decay=args.weight_decay,
         schedule=args.schedule,

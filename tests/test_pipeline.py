@@ -77,7 +77,11 @@ def test_run_produces_every_stage(small_run: Path) -> None:
         corr = experiment.correlation(key)
         assert corr is not None
         if corr["n"] >= 3:
-            assert len(corr["cosine"]) == corr["n"] and len(corr["null_ids"]) == 5
+            assert len(corr["cosine"]) == corr["n"]  # per-pair cosines, whatever else could be computed
+            if corr["idcor"] is None:  # these tiny runs barely move the maps: TwoNN may see duplicates
+                assert "idcor" in corr["errors"]
+            else:
+                assert len(corr["null_ids"]) == 5
     table = experiment.defence_table()
     assert table["rows"] == ["clean", "fmn", "pgd-8", "deepfool"]
     assert abs(table["accuracy"]["clean"]["none"] - float((pred == labels).mean())) < 1e-9

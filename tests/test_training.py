@@ -135,3 +135,25 @@ def test_resumed_training_equals_uninterrupted_training():
     assert [e["epoch"] for e in record["epochs"]] == [1, 2]
     for p, q in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_adam_head_only_trains_only_the_head_like_plain_adam():
+    """--optimizer adam --head-only: the backbone stays as it was; the head follows torch Adam by hand."""
+    torch.manual_seed(0)
+    make = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 6), nn.ReLU(), nn.Linear(6, 3))  # noqa: E731
+    model, reference = make(), make()
+    reference.load_state_dict(model.state_dict())
+    images = torch.randint(0, 256, (12, 3, 4, 4), dtype=torch.uint8)
+    labels = torch.randint(0, 3, (12,))
+    config = TrainConfig(epochs=1, batch_size=12, lr=0.01, optimizer="adam", weight_decay=0.0, milestones=(),
+                         crop_padding=0, flip=False, head_only=True, head_prefix="3.")
+    train_classifier(model, images, labels, images, labels, config)
+    torch.testing.assert_close(model[1].weight, reference[1].weight, rtol=0, atol=0)  # frozen backbone
+    head = [reference[3].weight, reference[3].bias]
+    adam = torch.optim.Adam(head, lr=0.01)
+    loss = F.cross_entropy(reference(images.float() / 255), labels)
+    adam.zero_grad()
+    loss.backward()
+    adam.step()
+    torch.testing.assert_close(model[3].weight, reference[3].weight, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(model[3].bias, reference[3].bias, rtol=1e-5, atol=1e-7)

@@ -52,6 +52,8 @@ def run_correlation_stage(ctx: StageContext, attack_key: str) -> None:
             cosine = np.asarray(result.pop("cosine_values"), np.float32)
             null_ids = np.asarray(result.pop("null_ids"), np.float32)
             summary = {k: v for k, v in result.items() if not isinstance(v, list)}
+            if ctx.store.has_array(f"maps/{ESSENTIAL}/pooled_{cfg.pool}.npy"):  # large maps: pooled when stored
+                summary["pool"], summary["pool_size"] = cfg.pool, essential.shape[-1]
             if "errors" in summary:
                 summary["error"] = "; ".join(f"{k}: {v}" for k, v in summary["errors"].items())
         summary["attack_key"] = attack_key
