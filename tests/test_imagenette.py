@@ -25,7 +25,7 @@ from experiments.reader import Experiment
 from tests.conftest import REPO, SHARED
 
 IMAGENETTE_TAR = SHARED / "data" / "imagenette" / "val-3925-224-jpeg-q75.tar"
-N_IMAGES = 4
+N_IMAGES = 3
 APP = str(REPO / "app.py")
 
 
