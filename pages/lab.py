@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import time
 import uuid
@@ -108,9 +109,11 @@ def run_training(model: object, params: dict) -> None:
     try:
         with live_slot(lambda: waiting.info(f"Waiting for a free slot: {LIVE_SLOTS} live trainings are running…")):
             waiting.empty()
-            result = train_live(model, params["image"], params["label"], attack=params["attack"], eps=params["eps"],
-                                lam=params["lam"], min_steps=params["min_steps"], max_steps=params["max_steps"],
-                                progress=progress)
+            # A private copy: training switches its model's train/eval mode and requires_grad flags (and leaves
+            # it in train mode), which on the server-wide cached model would change every session's predictions.
+            result = train_live(copy.deepcopy(model), params["image"], params["label"], attack=params["attack"],
+                                eps=params["eps"], lam=params["lam"], min_steps=params["min_steps"],
+                                max_steps=params["max_steps"], progress=progress)
     except (BusyError, ValueError) as err:
         bar.empty()
         st.session_state["lab_error"] = str(err)

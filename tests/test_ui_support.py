@@ -240,3 +240,20 @@ def test_rebuild_command_reproduces_the_configuration(config):
         assert sorted(rebuilt.eps) == sorted(config.eps)
     if config.name == "demo":
         assert command == "python -m precompute run --preset demo"
+
+
+def test_live_training_leaves_the_shared_model_in_eval_mode():
+    """Lab trainings share the server's cached model: a training must not switch it to train mode
+    (BatchNorm would then update its statistics on every later prediction, in every session)."""
+    import torch
+    from torch import nn
+
+    from core.map_training import frozen_eval
+    from ui.compute import StepCounter
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
+    counter = StepCounter(model, lambda t: None)
+    assert not counter.training
+    with frozen_eval(counter):
+        counter(torch.rand(1, 3, 8, 8))
+    assert not model.training and not model[1].training

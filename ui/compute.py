@@ -164,6 +164,7 @@ class StepCounter(nn.Module):
         self.model = model
         self.on_step = on_step
         self.steps = 0
+        self.train(model.training)  # a new Module starts in train mode; restoring that would change `model`
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.steps += 1
@@ -213,8 +214,11 @@ def train_live(
     steps = {}
     if batch:
         counter = StepCounter(model, lambda t: report("maps", min(1.0, t / (max_steps + 1))))
+        # no BatchNorm folding here: it traces the model with torch.fx, which patches nn.Module.__call__
+        # for the whole process while it runs and breaks other sessions' model calls (found by
+        # bench/load_test.py); for a batch of two images the folding would save nothing anyway
         trained = train_maps(counter, torch.stack(batch), torch.tensor(targets, device=device), config,
-                             batch_size=len(batch))
+                             batch_size=len(batch), fuse_batchnorm=False)
         display = to_display_order(trained.maps).cpu().numpy()  # (B, 3, H, W) centred
         for row, name in enumerate(names):
             kept = bool(trained.kept[row])
