@@ -46,7 +46,7 @@ PRESETS: dict[str, dict] = {
         "model": "resnet18",
         "input_norm": "imagenet",
         "data": "imagenette",
-        "split": "val",
+        "split": "all",  # train + val (9469 + 3925), as the paper's maps use them
         "image_size": 224,
         "attacks": ("fmn", "pgd", "deepfool"),
         "eps": (8.0,),
@@ -60,7 +60,7 @@ PRESETS: dict[str, dict] = {
         "model": "vit_b_16",
         "input_norm": "imagenet",
         "data": "imagenette",
-        "split": "val",
+        "split": "all",  # train + val (9469 + 3925), as the paper's maps use them
         "image_size": 224,
         "attacks": ("fmn", "pgd", "deepfool"),
         "eps": (8.0,),

@@ -117,3 +117,16 @@ def test_imagenette_folder_layout(tmp_path):
     assert data.ids == ["n01440764/ILSVRC2012_val_1.JPEG", "n03888257/ILSVRC2012_val_1.JPEG"]
     assert data.images.shape == (2, 3, 224, 224) and data.labels.tolist() == [0, 1]
     assert data.images[0, 0].float().mean() > 250 and data.images[1, 2].float().mean() > 250
+
+
+def test_imagenette_all_is_train_then_val(tmp_path):
+    """split='all': the paper's maps use Imagenette's train and val together; train first, ids say which."""
+    for split, colour in (("train", (255, 0, 0)), ("val", (0, 0, 255))):
+        folder = tmp_path / "imagenette2" / split / "n01440764"
+        folder.mkdir(parents=True)
+        Image.new("RGB", (60, 40), colour).save(folder / f"{split}_1.JPEG", quality=95)
+    data = load_dataset("imagenette", split="all", root=str(tmp_path))
+    assert data.ids == ["train/n01440764/train_1.JPEG", "val/n01440764/val_1.JPEG"]
+    assert data.images.shape == (2, 3, 224, 224) and data.labels.tolist() == [0, 0]
+    assert data.images[0, 0].float().mean() > 250 and data.images[1, 2].float().mean() > 250
+    assert load_dataset("imagenette", split="all", root=str(tmp_path), limit=1).ids == ["train/n01440764/train_1.JPEG"]

@@ -117,10 +117,17 @@ def _load_cifar10(split: str, limit: int | None, size: int, root: str | None, do
 
 
 def _load_imagenette(split: str, limit: int | None, size: int, root: str | None, download: bool) -> ImageSet:
-    """torchvision's Imagenette; 'test' means its validation split (Imagenette has no test split)."""
+    """torchvision's Imagenette; 'test' means its validation split (Imagenette has no test split),
+    'all' train and val together, as the paper's maps use them."""
     from torchvision.datasets import Imagenette
 
-    _check_split("imagenette", split, ("train", "val", "test"))
+    _check_split("imagenette", split, ("train", "val", "test", "all"))
+    if split == "all":  # the paper's maps use train and val together (9469 + 3925 images): train first
+        train = _load_imagenette("train", limit, size, root, download)
+        rest = None if limit is None else max(0, limit - len(train.labels))
+        parts = [("train", train)] + ([("val", _load_imagenette("val", rest, size, root, download))] if rest != 0 else [])
+        return ImageSet(torch.cat([p.images for _, p in parts]), torch.cat([p.labels for _, p in parts]), train.classes,
+                        [f"{name}/{i}" for name, p in parts for i in p.ids])
     root = os.path.expanduser(root or default_data_root())
     present = [v for v in IMAGENETTE_VARIANTS if os.path.isdir(os.path.join(root, _imagenette_folder(v)))]
     variant = present[0] if present else "full"
@@ -167,7 +174,7 @@ def load_dataset(
 ) -> ImageSet:
     """Images from a registered data set (`DATASETS`) or an ImageFolder directory.
 
-    split: 'train' | 'test' (| 'val' for imagenette); ignored for a directory (point at the split).
+    split: 'train' | 'test' (| 'val' and 'all' = train + val for imagenette); ignored for a directory (point at the split).
     limit: first N images (canonical order where there is one). size: square side in pixels
     (default: the data set's; for a directory, the images' own size, which must then be uniform).
     root / download: where torchvision data sets live and whether they may be fetched.
