@@ -163,7 +163,7 @@ def train_classifier(
         record = resume["record"]
         first_epoch, earlier_s = len(record["epochs"]), float(record["epochs"][-1]["elapsed_s"]) if record["epochs"] else 0.0
         if record["config"] != asdict(config):
-            raise ValueError("expected the resumed state to come from the same training configuration")
+            raise ValueError("expected the saved state to come from the same training configuration (--restart ignores it)")
     start_time = time.perf_counter() - earlier_s
     step = first_epoch * steps_per_epoch
     for epoch in range(first_epoch, config.epochs):
@@ -187,11 +187,7 @@ def train_classifier(
                 batch = batch.contiguous(memory_format=torch.channels_last)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                logits = model(batch)
-                loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                logits, loss = _eager_step(model, optimizer, batch, labels, config.label_smoothing)
             step += 1
             seen += len(idx)
             loss_sum += loss.detach() * len(idx)
@@ -212,6 +208,18 @@ def train_classifier(
                       "generator": generator.get_state(), "record": record})
     record["wall_s"] = time.perf_counter() - start_time
     return record
+
+
+def _eager_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, label_smoothing: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One plain training step on a (B, C, H, W) batch; returns (logits, loss)."""
+    optimizer.zero_grad(set_to_none=True)
+    logits = model(images)
+    loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    loss.backward()
+    optimizer.step()
+    return logits, loss
 
 
 class _GraphedStep:
@@ -249,12 +257,7 @@ class _GraphedStep:
         self.logits = self.loss = torch.zeros((), device=device)
 
     def _eager(self) -> tuple[torch.Tensor, torch.Tensor]:
-        self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(self.x)
-        loss = F.cross_entropy(logits, self.y, label_smoothing=self.label_smoothing)
-        loss.backward()
-        self.optimizer.step()
-        return logits, loss
+        return _eager_step(self.model, self.optimizer, self.x, self.y, self.label_smoothing)
 
     def run(self, images: torch.Tensor, labels: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on `images` (B, C, H, W) float and `labels` (B,) at `lr`; returns (logits, loss) of the step."""
