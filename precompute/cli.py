@@ -1,4 +1,9 @@
-"""Command-line entry: one sub-command per module, bad input -> one line on stderr, exit 2."""
+"""Command-line entry: one sub-command per module, bad input -> one line on stderr, exit 2.
+
+Bad input is any ValueError (options, arrays, images, checkpoints: their messages say what was
+expected), a missing, unreadable or wrong-kind path (a directory for a file...), or a `CacheError` (a cache directory that is damaged,
+not ours, or locked by another writer). Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -46,14 +51,24 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(err: BaseException) -> str:
+    """The first non-empty line of an error's message (its type name when it has none)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command; returns the process exit code."""
+    from experiments.store import CacheError  # light: numpy and the standard library
+
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser(argv[0] if argv else None).parse_args(argv)
         return int(_module(args.command).run(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError, PermissionError) as err:
-        print(f"error: {err}".splitlines()[0], file=sys.stderr)
+    except (
+        UsageError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, CacheError
+    ) as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -43,6 +43,8 @@ def load_array(path: str) -> np.ndarray:
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
+        if not magic:
+            raise ValueError("an empty file, 0 bytes")
         if not (magic.startswith(NPY_MAGIC) or magic.startswith(NPZ_MAGIC)):
             raise ValueError("neither .npy nor .npz content")
         loaded = np.load(path, allow_pickle=False)

@@ -17,7 +17,7 @@ from core.models.registry import MODELS
 from experiments.config import ExperimentConfig
 from precompute.presets import PRESETS, get_preset
 from precompute.runner import run_experiment
-from precompute.validate import validate_config
+from precompute.validate import validate_config, validate_data
 
 DEFAULT_OUT = "cache"
 
@@ -113,6 +113,7 @@ def _checkpoint_norm(path: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     validate_config(config, args.out)
+    validate_data(config)  # decodes the data folders once: a bad image stops the run before the cache is touched
     store = run_experiment(config, args.out, quiet=args.quiet)
     print(store.path)
     return 0

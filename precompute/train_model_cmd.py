@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import time
@@ -63,11 +64,62 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
 
-def run(args: argparse.Namespace) -> int:
-    spec = get_model_spec(args.model)
+def validate_args(args: argparse.Namespace) -> None:
+    """Refuse bad options before any data is decoded (one ValueError / PermissionError line each)."""
+    get_model_spec(args.model)
+    if not args.out:
+        raise ValueError("expected --out to be a checkpoint file path, got an empty string")
+    if os.path.isdir(args.out):
+        raise ValueError(f"expected --out to be a checkpoint file path, got the directory {args.out!r}")
     out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.access(out_dir, os.W_OK):
+    if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
         raise PermissionError(f"expected a writable directory for --out, got {out_dir!r}")
+    for option, path in (("--data", args.data), ("--test-data", args.test_data)):
+        if path is not None and not os.path.isdir(path):
+            raise ValueError(f"expected {option} to be an ImageFolder directory (root/<class>/<image>), got {path!r}")
+    if args.epochs < 1:
+        raise ValueError(f"expected --epochs >= 1, got {args.epochs}")
+    if args.batch_size < 1:
+        raise ValueError(f"expected --batch-size >= 1, got {args.batch_size}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"expected --lr > 0 (a finite number), got {args.lr:g}")
+    for option, value in (("--momentum", args.momentum), ("--weight-decay", args.weight_decay)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"expected {option} >= 0 (a finite number), got {value:g}")
+    if not (0 <= args.label_smoothing < 1):
+        raise ValueError(f"expected --label-smoothing in [0, 1), got {args.label_smoothing:g}")
+    if args.crop_padding < 0:
+        raise ValueError(f"expected --crop-padding >= 0, got {args.crop_padding}")
+    bad = [m for m in args.milestones if m < 1]
+    if bad:
+        raise ValueError(f"expected --milestones to be epochs >= 1, got {bad[0]}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"expected --threads >= 1, got {args.threads}")
+    if args.model == "resnet20" and args.backbone_weights not in (None, "none"):
+        raise ValueError(
+            f"expected --backbone-weights none for resnet20 (it has no pretrained backbone; resnet18 and vit_b_16 do), "
+            f"got {args.backbone_weights!r}"
+        )
+
+
+def _read_state(path: str, device: torch.device) -> dict:
+    """The saved state of an interrupted run, or a ValueError saying how to start over."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # damaged, truncated, pickled objects...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"could not read {path!r}, the saved state of an interrupted run ({type(err).__name__}: {first}); "
+            "pass --restart to start over"
+        ) from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "generator", "record"} <= set(state):
+        raise ValueError(f"expected {path!r} to hold the saved state of an interrupted run; pass --restart to start over")
+    return state
+
+
+def run(args: argparse.Namespace) -> int:
+    validate_args(args)
+    spec = get_model_spec(args.model)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -94,12 +146,13 @@ def run(args: argparse.Namespace) -> int:
         head_prefix=spec.head_prefix,
         cuda_graph=cuda_graph,
     )
+    # the model first: a bad --backbone-weights file is refused before the data are decoded
+    weights = resolve_backbone_weights(args.model, args.backbone_weights) if args.model != "resnet20" else None
+    model = build_model(args.model, input_norm=args.input_norm, backbone_weights=weights)
     t0 = time.perf_counter()
     train = load_image_folder(args.data, size=spec.input_size)
     test = load_image_folder(args.test_data, size=spec.input_size) if args.test_data else train
     print(f"data: {len(train.labels)} train, {len(test.labels)} test images ({time.perf_counter() - t0:.0f}s to decode)")
-    weights = resolve_backbone_weights(args.model, args.backbone_weights) if args.model != "resnet20" else None
-    model = build_model(args.model, input_norm=args.input_norm, backbone_weights=weights)
     net = model.net
     model.to(device)
     for p in model.parameters():
@@ -115,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     state_path = args.out + ".state.pt"  # after every epoch: a killed run resumes, losing at most one epoch
     resume = None
     if os.path.isfile(state_path) and not args.restart:
-        resume = torch.load(state_path, map_location=device, weights_only=True)
+        resume = _read_state(state_path, device)
         print(f"resuming from {state_path} after epoch {len(resume['record']['epochs'])} (--restart to start over)")
 
     def save_state(state: dict) -> None:

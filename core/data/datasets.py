@@ -25,7 +25,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.data.image_folder import ImageSet, canonical_indices, decode_images, list_image_folder, load_image_folder
+from core.data.image_folder import (
+    ImageSet,
+    canonical_indices,
+    check_image_folder,
+    decode_images,
+    list_image_folder,
+    load_image_folder,
+)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # torchvision's Imagenette, in WordNet-id order (= sorted folder names), first common name of each
@@ -129,7 +136,7 @@ def _load_imagenette(split: str, limit: int | None, size: int, root: str | None,
         return ImageSet(torch.cat([p.images for _, p in parts]), torch.cat([p.labels for _, p in parts]), train.classes,
                         [f"{name}/{i}" for name, p in parts for i in p.ids])
     root = os.path.expanduser(root or default_data_root())
-    present = [v for v in IMAGENETTE_VARIANTS if os.path.isdir(os.path.join(root, _imagenette_folder(v)))]
+    present = _imagenette_variants(root)
     variant = present[0] if present else "full"
     folder_split = "val" if split == "test" else split
     try:  # torchvision checks the folder (and downloads when allowed); reading is ImageFolder's job
@@ -148,13 +155,18 @@ def _imagenette_folder(variant: str) -> str:
     return "imagenette2" if variant == "full" else f"imagenette2-{variant.removesuffix('px')}"
 
 
+def _imagenette_variants(root: str) -> list[str]:
+    """The Imagenette variants present under root, preferred first."""
+    return [v for v in IMAGENETTE_VARIANTS if os.path.isdir(os.path.join(root, _imagenette_folder(v)))]
+
+
 DATASETS: dict[str, DataSpec] = {
     "cifar10": DataSpec(
         "cifar10", 32, CIFAR10_CLASSES, ("train", "test"), "CIFAR-10 via torchvision (10 000 test, 50 000 train)",
         _load_cifar10,
     ),
     "imagenette": DataSpec(
-        "imagenette", 224, IMAGENETTE_CLASSES, ("train", "val", "test"),
+        "imagenette", 224, IMAGENETTE_CLASSES, ("train", "val", "test", "all"),
         "Imagenette 2 via torchvision, squashed to 224 x 224 ('test' = its val split)", _load_imagenette,
     ),
     "samples": DataSpec(
@@ -191,3 +203,39 @@ def load_dataset(
     samples, _ = list_image_folder(source)
     by_index = canonical_indices(samples) is not None
     return load_image_folder(source, size=size, limit=limit, sort_by_canonical_index=by_index)
+
+
+def check_source(source: str, split: str = "test", limit: int | None = None, root: str | None = None) -> None:
+    """Refuse, before a long job starts, a source that `load_dataset(source, split, limit, root=root)`
+    (download=False) would fail on; returns None when it will load.
+
+    A directory: every image the load would read is decoded once (a not-an-image, empty, truncated
+    or oversized file is a ValueError naming it). A registered data set: the split is known and
+    its files are where the loader looks (presence only; the loader still checks integrity).
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"expected limit >= 1 or None, got {limit}")
+    if source in DATASETS:
+        spec = DATASETS[source]
+        _check_split(source, split, spec.splits)
+        base = os.path.expanduser(root or default_data_root())
+        if source == "samples" and importlib.util.find_spec("foolbox") is None:
+            raise DataNotFoundError("expected the foolbox package (pip install foolbox==3.3.4) for the 'samples' data set")
+        if source == "cifar10" and not os.path.isdir(os.path.join(base, "cifar-10-batches-py")):
+            raise DataNotFoundError(
+                f"CIFAR-10 not found under {base!r}: expected the folder cifar-10-batches-py there "
+                "(pass --data-root with the folder that holds it)"
+            )
+        if source == "imagenette":
+            variants = _imagenette_variants(base)
+            needed = ["train", "val"] if split == "all" else ["val" if split == "test" else split]
+            if not variants or not all(os.path.isdir(os.path.join(base, _imagenette_folder(variants[0]), s)) for s in needed):
+                raise DataNotFoundError(
+                    f"Imagenette not found under {base!r}: expected imagenette2 (or imagenette2-320 / -160) with "
+                    f"{' and '.join(needed)} folders there (pass --data-root with the folder that holds it)"
+                )
+        return
+    if not os.path.isdir(source):
+        raise ValueError(f"expected one of {sorted(DATASETS)} or an ImageFolder directory, got {source!r}")
+    samples, _ = list_image_folder(source)
+    check_image_folder(source, limit=limit, sort_by_canonical_index=canonical_indices(samples) is not None)

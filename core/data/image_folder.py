@@ -6,6 +6,12 @@ Class indices follow torchvision's ImageFolder: class folder names sorted alphab
 With `sort_by_canonical_index=True` the images are ordered by the integer in their file names
 (the shared CIFAR-10 folders name each file by its index in the canonical data set) and that
 integer, as a string, becomes the image's id; `limit` then takes the first images of that order.
+
+Files are decoded by `core.data.user_image.decode_user_image` (without EXIF rotation), so a data
+folder accepts and converts exactly what an upload does: 16-bit grey scaled to 8 bits, alpha
+composited on white, palette / grey / CMYK to RGB; an unreadable, truncated, empty or oversized
+file is an `ImageLoadError` (a ValueError) naming the file. `check_image_folder` runs that decoding
+ahead of a long job, so a bad file stops it before anything is written.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+
+from core.data.user_image import ImageLoadError, decode_user_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
 
@@ -51,11 +59,14 @@ def list_image_folder(root: str) -> tuple[list[tuple[str, int]], list[str]]:
 
 
 def _decode(path: str, size: int | None) -> np.ndarray:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)  # (3, H, W)
+    """One file -> uint8 (3, H, W) RGB (resized to size x size if given); ImageLoadError naming the file."""
+    try:
+        im, _ = decode_user_image(path, exif_transpose=False)
+    except ImageLoadError as err:
+        raise ImageLoadError(f"expected only readable images in the data folder, got {path!r}: {err}") from None
+    if size is not None and im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)  # (3, H, W)
 
 
 def canonical_indices(samples: list[tuple[str, int]]) -> list[int] | None:
@@ -79,14 +90,10 @@ def decode_images(paths: list[str], size: int | None = None, workers: int = 4, s
     return torch.from_numpy(np.stack(arrays))
 
 
-def load_image_folder(
-    root: str,
-    size: int | None = None,
-    limit: int | None = None,
-    workers: int = 4,
-    sort_by_canonical_index: bool = False,
-) -> ImageSet:
-    """Decode every image under `root` (optionally resized to size x size, first `limit`).
+def select_samples(
+    root: str, limit: int | None = None, sort_by_canonical_index: bool = False
+) -> tuple[list[tuple[str, int]], list[str], list[str]]:
+    """The (path, class index) pairs `load_image_folder` reads, their ids and the class names.
 
     sort_by_canonical_index: order by the integer file names and use them as ids (ValueError
     unless every file name is a unique integer); otherwise ImageFolder order, relative paths as ids.
@@ -103,6 +110,36 @@ def load_image_folder(
         ids = [os.path.relpath(path, root) for path, _ in samples]
     if limit is not None:
         samples, ids = samples[:limit], ids[:limit]
+    return samples, ids, classes
+
+
+def check_image_folder(
+    root: str, limit: int | None = None, workers: int = 4, sort_by_canonical_index: bool = False
+) -> int:
+    """Decode (and discard) the images `load_image_folder` would read; returns their number.
+
+    Raises the ValueError loading would raise (bad file, no classes, no images), so a job can
+    refuse a bad folder before it writes anything. Costs one decode per file, no resizing.
+    """
+    samples, _, _ = select_samples(root, limit, sort_by_canonical_index)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(lambda sample: _decode(sample[0], None).shape, samples):
+            pass
+    return len(samples)
+
+
+def load_image_folder(
+    root: str,
+    size: int | None = None,
+    limit: int | None = None,
+    workers: int = 4,
+    sort_by_canonical_index: bool = False,
+) -> ImageSet:
+    """Decode every image under `root` (optionally resized to size x size, first `limit`).
+
+    sort_by_canonical_index: see `select_samples`.
+    """
+    samples, ids, classes = select_samples(root, limit, sort_by_canonical_index)
     images = decode_images([path for path, _ in samples], size, workers, source=root)
     labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
     return ImageSet(images, labels, classes, ids)

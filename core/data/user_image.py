@@ -5,10 +5,13 @@
 Every failure is an `ImageLoadError` (a ValueError) with a message meant for the user: empty
 file, not an image, truncated or corrupt data (the whole image is decoded up front, not lazily),
 too many pixels (limit `MAX_PIXELS`, checked from the header before decoding, so a small file
-that claims a huge canvas costs nothing).
+that claims a huge canvas costs nothing). The data-set pipeline (`image_folder`) decodes every
+file of an ImageFolder with the same function, so a folder and an upload accept and convert the
+same images.
 
 Conversions, chosen to match what a person sees:
-- EXIF orientation is applied (phone photos are stored sideways).
+- EXIF orientation is applied (phone photos are stored sideways); not for data-set folders
+  (`exif_transpose=False`), which are read like torchvision's ImageFolder.
 - Transparency (RGBA, LA, palette with a transparent colour) is composited on white, the usual
   background of image viewers; black would turn transparent logos into dark squares.
 - 16-bit and 32-bit integer grey (modes I;16*, I) are scaled to 8 bits (v * 255 / 65535), not
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +37,14 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 50_000_000  # width * height; 50 MP is a large photo (~150 MB as 8-bit RGB in memory)
+FORMATS_HINT = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+# `warnings.catch_warnings` changes process-wide state and is not thread-safe: data folders are
+# decoded in threads and the app serves sessions in threads, so opening (header only) is serialised.
+_OPEN_LOCK = threading.Lock()
 
 
 class ImageLoadError(ValueError):
-    """An uploaded file that cannot be used as an image; the message is meant for the user."""
+    """A file (uploaded, or in a data folder) that cannot be used as an image; the message is meant for the user."""
 
 
 @dataclass(frozen=True)
@@ -80,24 +89,39 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         raise ImageLoadError(f"unsupported image mode {im.mode!r}: {err}") from None
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def decode_user_image(
     source: bytes | bytearray | memoryview | str | os.PathLike | BinaryIO,
+    exif_transpose: bool = True,
 ) -> tuple[Image.Image, UserImageInfo]:
-    """Fully decode `source` into an 8-bit RGB Pillow image at its own size, plus what the file was."""
+    """Fully decode `source` into an 8-bit RGB Pillow image at its own size, plus what the file was.
+
+    exif_transpose=False keeps the stored pixel orientation (data-set folders, like torchvision).
+    """
     data = _read_bytes(source)
     if not data:
-        raise ImageLoadError("the file is empty (0 bytes)")
-    with warnings.catch_warnings():
+        raise ImageLoadError(f"expected an image ({FORMATS_HINT}), got an empty file (0 bytes)")
+    with _OPEN_LOCK, warnings.catch_warnings():
         # Pillow warns above ~89 MP and raises above ~179 MP; our own limit below is lower
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             im = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
-            raise ImageLoadError(f"not an image Pillow can read ({len(data)} bytes of unknown format)") from None
+            raise ImageLoadError(
+                f"not an image Pillow can read ({len(data)} bytes of unknown format; expected {FORMATS_HINT})"
+            ) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise ImageLoadError(f"image too large: {err}") from None
+            claimed = re.search(r"\((\d+) pixels\)", str(err))  # Pillow names the pixel count, not the size
+            size = f"{int(claimed.group(1)) / 1e6:.0f} megapixels" if claimed else _first_line(err)
+            raise ImageLoadError(
+                f"image too large: {size} (a decompression bomb?), expected at most {MAX_PIXELS / 1e6:.0f}"
+            ) from None
         except (OSError, SyntaxError, ValueError, EOFError) as err:
-            raise ImageLoadError(f"corrupt image header: {err}") from None
+            raise ImageLoadError(f"corrupt image header: {_first_line(err)}") from None
     width, height = im.size
     if width * height > MAX_PIXELS:
         raise ImageLoadError(
@@ -110,12 +134,13 @@ def decode_user_image(
     try:
         im.seek(0)  # first frame of an animation
         im.load()  # decode everything now: truncated data fails here, not later
-        im = ImageOps.exif_transpose(im)
+        if exif_transpose:
+            im = ImageOps.exif_transpose(im)
         rgb = _to_rgb(im)
     except ImageLoadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
-        raise ImageLoadError(f"truncated or corrupt {im.format or 'image'} data: {err}") from None
+        raise ImageLoadError(f"truncated or corrupt {im.format or 'image'} data: {_first_line(err)}") from None
     return rgb, info
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from core.metrics.cosine import cosine_similarities, cosine_summary
-from core.metrics.idcor import idcor
+from core.metrics.idcor import IdCorResult, idcor, idcor_preprocess
 from core.metrics.pooling import POOL_MODES, flatten_rows, pool_maps
 from core.metrics.repairing import repaired_cosine, repaired_svcca
 from core.metrics.svcca import svcca_details
@@ -50,6 +50,8 @@ def _check_inputs(a: Tensor, b: Tensor) -> None:
         raise ValueError(f"expected at least {MIN_ROWS} paired rows, got {a.shape[0]}")
     if a.shape != b.shape:
         raise ValueError(f"expected a and b of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a[0].numel() == 0:
+        raise ValueError(f"expected at least one feature per row, got shape {tuple(a.shape)}")
     for name, x in (("a", a), ("b", b)):
         bad = int((~torch.isfinite(x)).sum())
         if bad:
@@ -98,7 +100,7 @@ def correlate(
     cosine_mean, cosine_std = cosine_summary(cosines)
     errors: dict[str, str] = {}
     sv = _attempt(lambda: svcca_details(a, b), "svcca", errors, strict)
-    ic = _attempt(lambda: idcor(a, b, permutations=permutations, seed=seed), "idcor", errors, strict)
+    ic = _attempt(lambda: _idcor_explained(a, b, permutations, seed), "idcor", errors, strict)
     result = {
         "n": int(a.shape[0]),
         "dim": int(a.shape[1]),
@@ -132,6 +134,36 @@ def correlate(
     if errors:
         result["errors"] = errors
     return result
+
+
+def _idcor_explained(a: Tensor, b: Tensor, permutations: int, seed: int) -> IdCorResult:
+    """`idcor`, with TwoNN's "no usable nearest neighbours" failure said in terms of the input:
+    which set, and whether its rows are duplicates (constant or repeated maps) or tied."""
+    try:
+        return idcor(a, b, permutations=permutations, seed=seed)
+    except ValueError as err:
+        if "nearest neighbour" not in str(err):
+            raise
+        raise ValueError(_degenerate_rows(a, b)) from None
+
+
+def _degenerate_rows(a: Tensor, b: Tensor) -> str:
+    """Why TwoNN found fewer than 2 points with a distinct, untied nearest neighbour, per set."""
+    n = a.shape[0]
+    reasons = []
+    for name, x in (("a", a), ("b", b)):
+        rows = idcor_preprocess(x)  # what IdCor measures distances on (standardised features)
+        _, counts = torch.unique(rows, dim=0, return_counts=True)
+        duplicated = int(counts[counts > 1].sum())
+        if len(counts) == 1:
+            reasons.append(f"all {n} rows of {name} identical (constant or repeated maps)")
+        elif duplicated >= n - 1:
+            reasons.append(f"{duplicated} of {n} rows of {name} duplicated ({len(counts)} distinct)")
+    detail = "; ".join(reasons) or "nearest-neighbour distances are tied or zero everywhere (e.g. duplicated pairs)"
+    return (
+        "expected rows with distinct nearest neighbours for IdCor (TwoNN needs 2 or more rows whose nearest-neighbour "
+        f"distance is > 0 and untied), got {detail}"
+    )
 
 
 def _attempt(compute: Callable[[], T], name: str, errors: dict[str, str], strict: bool) -> T | None:

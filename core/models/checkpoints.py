@@ -3,6 +3,10 @@
 Accepted layouts: a bare state dict; `{"state_dict": ...}` (e.g. pytorch_resnet_cifar10 releases,
 possibly with `module.` prefixes from DataParallel); the project's own files, which add
 `{"model": name, "input_norm": ..., "record": {...}}`.
+
+Every refusal is a one-line `CheckpointError` (a ValueError) that says what was expected: a file
+torch.save wrote (not empty, not another format), tensors only (no pickled objects: nothing in
+the file runs), finite weights, and keys and shapes that fit the model.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from typing import Any
 
 import torch
@@ -20,26 +25,54 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
+PICKLE_MAGIC = b"\x80"  # the legacy format (_use_new_zipfile_serialization=False) starts with a pickle protocol byte
+EXPECTED = "expected a PyTorch checkpoint written by torch.save (a state dict of tensors)"
+
+
+def _first_line(err: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # torch colours parts of its messages
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _refused_objects(err: BaseException) -> str:
+    """The pickled globals torch's weights_only loader refused, e.g. 'builtins.open', as far as it names them."""
+    names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err))))
+    return ", ".join(names) if names else _first_line(err)
+
+
 def read_checkpoint(path: str) -> dict[str, Any]:
     """Return {"state_dict": ..., **metadata} from any accepted layout."""
     if not os.path.isfile(path):
         raise CheckpointError(f"expected a checkpoint file, got {path!r} (no such file)")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise CheckpointError(f"{EXPECTED}, got an empty file {path!r} (0 bytes)")
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC)):
+        raise CheckpointError(f"{EXPECTED}, got {path!r}, which is another kind of file (it starts with {head!r})")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(
-            f"refused to load {path!r}: it holds more than tensors (pickled code?) and is only "
-            f"read with weights_only=True ({first})"
+            f"refused to load {path!r}: besides tensors it carries pickled Python objects ({_refused_objects(err)}), "
+            "which could run code; checkpoints are only read with weights_only=True, so save a state dict of tensors"
         ) from None
-    except Exception as err:  # torch raises RuntimeError, EOFError, zipfile errors...
-        raise CheckpointError(f"could not read checkpoint {path!r}: {type(err).__name__}: {err}") from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, OSError, zipfile errors...
+        raise CheckpointError(
+            f"could not read checkpoint {path!r} (truncated or damaged?): {type(err).__name__}: {_first_line(err)}"
+        ) from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"expected a dict of tensors in {path!r}, got {type(raw).__name__}")
     meta = {k: v for k, v in raw.items() if k != "state_dict"} if "state_dict" in raw else {}
     state = raw["state_dict"] if "state_dict" in raw else raw
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"expected a state dict of tensors in {path!r}")
+    for key, value in state.items():
+        if value.is_floating_point() or value.is_complex():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise CheckpointError(f"expected finite weights in {path!r}, got {bad} NaN/inf entries in {key}")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     return {"state_dict": state, **meta}
 
