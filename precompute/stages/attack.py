@@ -52,20 +52,22 @@ def run_attack_stage(ctx: StageContext, prefix: str, key: str, name: str, eps: f
             "l2": result.l2.cpu().numpy().astype(np.float32),
         }
 
-    merged = run_chunked(ctx.store, stage, n, ctx.config.chunk_size, compute, ctx.dist, ctx.progress)
-    if merged is not None:
+    parts = run_chunked(ctx.store, stage, n, ctx.config.chunk_size, compute, ctx.dist, ctx.progress)
+    if parts is not None:
         pred = np.asarray(ctx.store.load_array(f"{prefix}/classify/pred.npy"))
         correct = pred == labels_all
-        ctx.store.write_arrays(f"{prefix}/attacks/{key}", merged)
-        success_rate = float(merged["success"][correct].mean()) if correct.any() else 0.0
+        parts.write(f"{prefix}/attacks/{key}")  # streamed: the adversarial images never all in memory
+        success = np.asarray(ctx.store.load_array(f"{prefix}/attacks/{key}/success.npy"))
+        linf = np.asarray(ctx.store.load_array(f"{prefix}/attacks/{key}/linf.npy"))
+        success_rate = float(success[correct].mean()) if correct.any() else 0.0
         ctx.store.mark_stage(
             stage,
             seconds=round(time.perf_counter() - start, 2),
             n=n,
             n_correct=int(correct.sum()),
-            n_success=int(merged["success"].sum()),
+            n_success=int(success.sum()),
             success_rate=success_rate,
-            mean_linf=float(merged["linf"][merged["success"]].mean()) if merged["success"].any() else None,
+            mean_linf=float(linf[success].mean()) if success.any() else None,
             attack=name,
             eps=eps,
         )

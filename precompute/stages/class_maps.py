@@ -63,8 +63,9 @@ def run_class_map_stage(ctx: StageContext, attack_key: str, num_classes: int) ->
 
     # part files are keyed by unit size too, so resuming with another --class-chunk never mixes units
     parts = stage if per_unit == 1 else f"{stage}-by{per_unit}"
-    merged = run_chunked(store, parts, num_classes, per_unit, compute, ctx.dist, ctx.progress)
-    if merged is not None:
+    finished = run_chunked(store, parts, num_classes, per_unit, compute, ctx.dist, ctx.progress)
+    if finished is not None:
+        merged = finished.concatenated()  # (K, C, H, W) maps: small
         store.write_arrays(f"class_maps/{attack_key}", merged)
         store.mark_stage(
             stage, seconds=round(time.perf_counter() - start, 2),

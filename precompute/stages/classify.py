@@ -28,11 +28,11 @@ def run_classify_stage(ctx: StageContext, prefix: str) -> None:
         p = torch.cat(probs).numpy().astype(np.float32)
         return {"pred": p.argmax(1).astype(np.int64), "probs": p}
 
-    merged = run_chunked(ctx.store, stage, n, ctx.config.chunk_size, compute, ctx.dist, ctx.progress)
-    if merged is not None:
+    parts = run_chunked(ctx.store, stage, n, ctx.config.chunk_size, compute, ctx.dist, ctx.progress)
+    if parts is not None:
         labels = np.asarray(ctx.store.load_array(f"{prefix}/labels.npy"))
-        ctx.store.write_arrays(f"{prefix}/classify", merged)
-        accuracy = float((merged["pred"] == labels).mean())
+        parts.write(f"{prefix}/classify")
+        accuracy = float((np.asarray(ctx.store.load_array(f"{prefix}/classify/pred.npy")) == labels).mean())
         ctx.store.mark_stage(stage, seconds=round(time.perf_counter() - start, 2), n=n, accuracy=accuracy)
         ctx.store.clear_parts(stage)
         ctx.progress.note(f"{stage}: accuracy {100 * accuracy:.2f}% on {n} images")

@@ -33,28 +33,35 @@ def run_defence_stage(ctx: StageContext, attack_keys: list[str]) -> None:
         columns = ["none", *attack_keys]
         table: dict[str, dict[str, float]] = {}
         arrays: dict[str, np.ndarray] = {}
+        class_maps = {
+            column: to_natural_order(torch.from_numpy(np.asarray(store.load_array(f"class_maps/{column}/maps.npy")))).to(ctx.device)
+            for column in attack_keys
+        }  # column -> (K, C, H, W)
+        batches = [np.arange(b, min(n, b + ctx.config.batch_size)) for b in range(0, n, ctx.config.batch_size)]
         for row, key in rows.items():
             if key is None:
-                images = ctx.images(TEST, np.arange(n))
                 first = np.asarray(store.load_array(f"{TEST}/classify/pred.npy"))
             else:
-                images = torch.from_numpy(np.asarray(store.load_array(f"{TEST}/attacks/{key}/adversarial.npy"))).to(ctx.device)
                 first = np.asarray(store.load_array(f"{TEST}/attacks/{key}/adv_pred.npy"))
             table[row] = {"none": float((first == labels).mean())}
+            defended = {column: [] for column in attack_keys}
+            for positions in batches:  # one batch of images in memory at a time (224x224 sets are large)
+                images = _row_images(ctx, key, positions)
+                for column in attack_keys:
+                    _, pred = defended_predict(ctx.model, images, class_maps[column])
+                    defended[column].append(pred.cpu().numpy().astype(np.int64))
             for column in attack_keys:
-                maps = torch.from_numpy(np.asarray(store.load_array(f"class_maps/{column}/maps.npy")))
-                _, defended = defended_predict(ctx.model, images, to_natural_order(maps).to(ctx.device))
-                defended = defended.cpu().numpy().astype(np.int64)
-                arrays[f"{row}__{column}"] = defended
-                table[row][column] = float((defended == labels).mean())
+                arrays[f"{row}__{column}"] = np.concatenate(defended[column]) if n else np.zeros(0, np.int64)
+                table[row][column] = float((arrays[f"{row}__{column}"] == labels).mean())
         published = {}
-        clean = ctx.images(TEST, np.arange(n))
         for column in attack_keys:
-            maps = to_natural_order(torch.from_numpy(np.asarray(store.load_array(f"class_maps/{column}/maps.npy"))))
-            with torch.no_grad():
-                filtered = apply_fourier_maps(clean, maps.to(ctx.device)[torch.from_numpy(labels).to(ctx.device)])
-                pred = ctx.model(filtered).argmax(1).cpu().numpy()
-            published[column] = float((pred == labels).mean())
+            correct = 0
+            for positions in batches:
+                with torch.no_grad():
+                    chosen = class_maps[column][torch.from_numpy(labels[positions]).to(ctx.device)]
+                    filtered = apply_fourier_maps(ctx.images(TEST, positions), chosen)
+                    correct += int((ctx.model(filtered).argmax(1).cpu().numpy() == labels[positions]).sum())
+            published[column] = correct / n if n else 0.0
         store.write_arrays("defence", arrays)
         result = {"rows": list(rows), "columns": columns, "accuracy": table, "n": n,
                   "clean_true_label_map": published}
@@ -64,3 +71,11 @@ def run_defence_stage(ctx: StageContext, attack_keys: list[str]) -> None:
             f"{r}: " + " ".join(f"{c}={table[r][c]:.2f}" for c in columns) for r in table))
     ctx.dist.barrier()
     ctx.store.reload()
+
+
+def _row_images(ctx: StageContext, attack_key: str | None, positions: np.ndarray) -> torch.Tensor:
+    """Test images at `positions` (B, C, H, W) in [0, 1]: clean, or attacked by `attack_key`."""
+    if attack_key is None:
+        return ctx.images(TEST, positions)
+    adversarial = ctx.store.load_array(f"{TEST}/attacks/{attack_key}/adversarial.npy")  # memory-mapped
+    return torch.from_numpy(np.asarray(adversarial[positions])).to(ctx.device)

@@ -80,32 +80,35 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
     # same units and ends bit-identical to an uninterrupted one with the same batch size.
     unit = cfg.chunk_size * max(1, cfg.batch_size // cfg.chunk_size)
     parts = stage if unit == cfg.chunk_size else f"{stage}-by{unit}"
-    merged = run_chunked(store, parts, len(positions_all), unit, compute, ctx.dist, ctx.progress)
-    if merged is not None:
-        if not merged:  # no image qualifies: empty arrays of the right shapes
+    finished = run_chunked(store, parts, len(positions_all), unit, compute, ctx.dist, ctx.progress)
+    if finished is not None:
+        prefix = f"maps/{map_set}"
+        if len(positions_all):  # streamed: one unit of maps in memory at a time, never the whole set
+            finished.write(prefix, derive=lambda block: dict(zip(("nonzero", "dc_only"), sparsity(block["maps"]), strict=True)))
+        else:  # no image qualifies: empty arrays of the right shapes
             _, c, h, w = store.manifest()["arrays"][f"{TEST}/images.npy"]["shape"]
-            merged = {
+            store.write_arrays(prefix, {
                 "maps": np.zeros((0, c, h, w), cfg.map_dtype),
                 "steps": np.zeros(0, np.int64),
                 "final_loss": np.zeros(0, np.float32),
                 "kept": np.zeros(0, bool),
                 "final_pred": np.zeros(0, np.int64),
-            }
+                "nonzero": np.zeros(0, np.int64),
+                "dc_only": np.zeros(0, bool),
+            })
+        kept = np.asarray(store.load_array(f"{prefix}/kept.npy"))
+        steps = np.asarray(store.load_array(f"{prefix}/steps.npy"))
+        nonzero = np.asarray(store.load_array(f"{prefix}/nonzero.npy"))
+        dc_only = np.asarray(store.load_array(f"{prefix}/dc_only.npy"))
         row = np.full(len(labels), -1, np.int64)
         row[positions_all] = np.arange(len(positions_all))
-        status[positions_all[~merged["kept"]]] = STATUS_LOST
-        nonzero, dc_only = sparsity(merged["maps"].astype(np.float32))
-        store.write_arrays(
-            f"maps/{map_set}",
-            {**merged, "positions": positions_all.astype(np.int64), "row": row, "status": status,
-             "nonzero": nonzero, "dc_only": dc_only},
-        )
-        kept = merged["kept"]
+        status[positions_all[~kept]] = STATUS_LOST
+        store.write_arrays(prefix, {"positions": positions_all.astype(np.int64), "row": row, "status": status})
         info = {
             "seconds": round(time.perf_counter() - start, 2),
             "n_attempted": int(len(positions_all)),
             "n_kept": int(kept.sum()),
-            "mean_steps": float(merged["steps"].mean()) if len(kept) else None,
+            "mean_steps": float(steps.mean()) if len(kept) else None,
             "mean_nonzero": float(nonzero[kept].mean()) if kept.any() else None,
             "median_nonzero": float(np.median(nonzero[kept])) if kept.any() else None,
             "dc_only_share": float(dc_only[kept].mean()) if kept.any() else None,
