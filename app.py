@@ -20,6 +20,7 @@ import pandas  # noqa: E402, F401  imported once here: Plotly finds it in sys.mo
 import streamlit as st  # noqa: E402
 
 from ui.picker import experiment_picker  # noqa: E402
+from ui.prewarm import prewarm_in_background  # noqa: E402
 from ui.state import init_state  # noqa: E402
 
 PAGES = [
@@ -37,3 +38,4 @@ init_state()
 navigation = st.navigation(PAGES)
 experiment_picker()
 navigation.run()
+prewarm_in_background()  # after the page is drawn: torch for the pages that need a model

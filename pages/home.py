@@ -5,26 +5,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment
 from ui import figures
-from ui.loaders import cached_image_views, experiment_model
+from ui.loaders import both_maps_positions, figure_one_rows
 from ui.paper_numbers import attack_label
 from ui.picker import current_experiment, show_how_to_build, show_results_only
 from ui.roots import BIG_COMMAND, BUILD_COMMAND
 from ui.views import caption, chart
 
 FIGURE_ROWS = 3  # example images in the Fig. 1 picture
-
-
-def both_maps(experiment: Experiment, attack_key: str) -> np.ndarray:
-    """Indices of images with an essential and an adversarial map for `attack_key`."""
-    names = experiment.map_set_names()
-    if ESSENTIAL not in names or adversarial_set(attack_key) not in names:
-        return np.zeros(0, np.int64)
-    essential = np.asarray(experiment.map_set(ESSENTIAL)["status"])
-    adversarial = np.asarray(experiment.map_set(adversarial_set(attack_key))["status"])
-    return np.flatnonzero((essential == STATUS_KEPT) & (adversarial == STATUS_KEPT))
 
 
 def home_ui(experiment: Experiment) -> dict:
@@ -54,32 +43,27 @@ def render_figure_one(experiment: Experiment, params: dict) -> None:
     if attack is None:
         st.info("This experiment has no attack, so there is no adversarial picture to show.")
         return
-    indices = both_maps(experiment, attack)[:FIGURE_ROWS]
+    indices = both_maps_positions(experiment, attack)[:FIGURE_ROWS]
     if len(indices) == 0:
         st.info(f"No image of this experiment has both maps for {attack_label(attack)}: see Explore for why.")
         return
-    model, _ = experiment_model(experiment)
     classes = experiment.classes
-    rows = []
-    for index in indices:
-        views = cached_image_views(experiment, int(index), attack, model)
-
-        def said(probs_key: str, views: dict = views) -> str:
-            probs = views.get(probs_key)
-            return classes[int(np.argmax(probs))] if probs is not None else "?"
-
-        rows.append([
-            (f"#{index}: {said('clean_probs')}", views["clean"]),
-            (f"{said('adv_probs')}", views["adversarial"]),
-            (f"{said('filtered_clean_probs')}", np.clip(views["filtered_clean"], 0, 1)),
-            (f"{said('filtered_adversarial_probs')}", np.clip(views["filtered_adversarial"], 0, 1)),
-        ])
+    rows = [
+        [
+            (f"#{row['index']}: {classes[row['clean_pred']]}", row["clean"]),
+            (classes[row["adv_pred"]], row["adversarial"]),
+            (classes[row["filtered_essential_pred"]], np.clip(row["filtered_essential"], 0, 1)),
+            (classes[row["filtered_adversarial_pred"]], np.clip(row["filtered_adversarial"], 0, 1)),
+        ]
+        for row in figure_one_rows(experiment, indices, attack)
+    ]
     fig = figures.image_grid_figure(
         rows, ["A: original", "B: adversarial", "C: A × essential map", "D: B × adversarial map"],
         f"Images before and after filtering by their maps ({attack_label(attack)})",
     )
     chart(fig, key="home_figure_one", filename="figure1")
-    caption("As in the paper's Fig. 1. Each panel's title is the model's prediction. A→C keeps only the essential "
+    caption("As in the paper's Fig. 1. Each panel's title is the model's prediction (for C and D, as recorded when "
+            "the maps were trained). A→C keeps only the essential "
             "frequencies and the prediction stays correct; B→D keeps only the adversarial frequencies and the "
             "attack's wrong class survives. The filtered images are mostly a flat colour plus a few waves: the "
             "network needs remarkably little.")

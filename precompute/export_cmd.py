@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 
 import numpy as np
@@ -45,7 +46,19 @@ def resolve_attack_key(experiment: Experiment, attack: str | None, eps: float | 
     return candidates[0]
 
 
+def check_out(out: str, experiment_dir: str) -> None:
+    """Refuse an --out that is a directory or lies inside the experiment (it would overwrite the cache)."""
+    target, inside = os.path.realpath(out), os.path.realpath(experiment_dir)
+    if os.path.isdir(target):
+        raise ValueError(f"expected a file name for --out, got a directory: {out!r} (Is a directory)")
+    if os.path.commonpath([target, inside]) == inside:
+        raise ValueError(f"expected --out outside the experiment directory, got {out!r} inside the experiment {experiment_dir!r}")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.eps is not None and not (math.isfinite(args.eps) and args.eps > 0):
+        raise ValueError(f"expected --eps as a finite number > 0 in 1/255 units (e.g. 8), got {args.eps}")
+    check_out(args.out, args.dir)
     try:
         experiment = Experiment(args.dir)
     except CacheError as err:

@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
     except CacheError as err:
         raise ValueError(str(err)) from None
     store = ExperimentStore(args.dir)
+    problems = store.verify(deep=False)  # every entry a safe path inside the experiment, every file there
+    if problems:
+        raise ValueError(f"{args.dir} is damaged, nothing deleted: {problems[0]}"
+                         + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+                         + "; rebuild it with python -m precompute run")
     removed = [path for what in args.drop for pattern in PATTERNS[what] for path in store.drop(pattern)]
     print(f"removed {len(removed)} files ({', '.join(args.drop)}) from {args.dir}")
     return 0

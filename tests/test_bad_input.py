@@ -188,7 +188,6 @@ def hand_edit(manifest: dict) -> None:
     manifest["config"]["lam"] = 9.0
 
 
-KNOWN_GAP = "known gap outside this file set, reported: fix in {}".format
 
 # (entry point, case, builder(tmp_path, world) -> argv list or upload bytes, message fragment)
 BAD_INPUTS = [
@@ -326,10 +325,7 @@ BAD_INPUTS = [
                  "expected a relative path inside the experiment", id="export-manifest-path-escapes"),
     pytest.param("prune DIR", "manifest path leaving the experiment",
                  lambda t, w: ["prune", copied_experiment(t, w, escaping_entry), "--drop", "maps"],
-                 "expected a relative path inside the experiment", id="prune-manifest-path-escapes",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAP(
-                     "prune_cmd / ExperimentStore.drop: files matching the pattern are deleted before the bad entry is "
-                     "refused, so the experiment loses its maps"))),
+                 "expected a relative path inside the experiment", id="prune-manifest-path-escapes"),
     pytest.param("report DIR", "manifest edited by hand",
                  lambda t, w: ["report", copied_experiment(t, w, hand_edit, recompute=False)],
                  "manifest was edited by hand", id="report-manifest-edited"),
@@ -338,9 +334,10 @@ BAD_INPUTS = [
     pytest.param("export --out", "the experiment's own manifest",
                  lambda t, w: ["export", copied_experiment(t, w, lambda m: None), "--out",
                                str(t / "cache" / w.experiment.name / "manifest.json")],
-                 "inside the experiment", id="export-out-into-the-experiment",
-                 marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAP(
-                     "export_cmd: --out inside an experiment directory overwrites its files (here its manifest)"))),
+                 "inside the experiment", id="export-out-into-the-experiment"),
+    pytest.param("export --eps", "nan", lambda t, w: ["export", str(w.experiment), "--out", str(t / "x.npz"), "--attack", "pgd",
+                                                      "--eps", "nan"],
+                 "in 1/255 units", id="export-eps-nan"),
     pytest.param("export --out", "a directory",
                  lambda t, w: ["export", str(w.experiment), "--out", str(t)], "Is a directory",
                  id="export-out-is-a-directory"),

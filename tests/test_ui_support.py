@@ -95,6 +95,45 @@ def test_filter_image_identity_and_dc_only():
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(3, 32, 32), (3, 224, 224), (1, 7, 5)])
+def test_numpy_filter_equals_the_torch_filter_the_maps_were_trained_with(shape):
+    """ui.arrays.filter_by_map (numpy, for pages without torch) == core.fourier.apply_fourier_maps."""
+    from core.fourier import apply_fourier_maps, to_natural_order
+    from ui.arrays import filter_by_map
+
+    rng = np.random.default_rng(sum(shape))
+    image = rng.uniform(size=shape).astype(np.float32)
+    map_display = np.maximum(rng.standard_normal(shape), 0).astype(np.float32)  # sparse, centred
+    expected = apply_fourier_maps(torch.from_numpy(image)[None].double(), to_natural_order(torch.from_numpy(map_display))[None].double())[0]
+    np.testing.assert_allclose(filter_by_map(image, map_display), expected.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="expected a map of shape"):
+        filter_by_map(image, map_display[..., :-1])
+
+
+def test_home_picture_predictions_are_the_models_on_the_demos_real_images():
+    """Home draws Fig. 1 without the model, from predictions stored with the maps: they must be what the
+    shipped model says about the filtered images the page shows (float16 maps included)."""
+    from experiments.reader import Experiment, find_experiments
+    from ui.compute import classify
+    from ui.loaders import _load_model, both_maps_positions, figure_one_rows
+
+    (listing,) = [item for item in find_experiments([DEMO_ROOT], deep=False) if item.ok]
+    experiment = Experiment(listing.path, verify=False)
+    config = experiment.config
+    model = _load_model(config.model, resolve_checkpoint(config)[0], config.input_norm, config.seed, len(experiment.classes))
+    checked = 0
+    for attack in experiment.attack_keys:
+        rows = figure_one_rows(experiment, both_maps_positions(experiment, attack), attack)
+        for row in rows:
+            assert row["clean_pred"] == int(np.argmax(classify(model, row["clean"][None])))
+            assert row["adv_pred"] == int(np.argmax(classify(model, row["adversarial"][None])))
+            for name in ("essential", "adversarial"):
+                said = int(np.argmax(classify(model, row[f"filtered_{name}"][None])))
+                assert said == row[f"filtered_{name}_pred"], (attack, row["index"], name)
+        checked += len(rows)
+    assert checked >= 20
+
+
 class _Linear(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()

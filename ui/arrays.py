@@ -116,3 +116,16 @@ def log_spectrum(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an image of shape (C, H, W), got {image.shape}")
     spectrum = np.fft.fftshift(np.fft.fft2(image.astype(np.float64)), axes=(-2, -1))
     return np.log1p(np.abs(spectrum)).mean(axis=0)
+
+
+def filter_by_map(image: np.ndarray, map_display: np.ndarray) -> np.ndarray:
+    """x_F = Re(IFFT2(M ⊙ FFT2(x))) of one (C, H, W) image with its centred (C, H, W) map -> (C, H, W) float32.
+
+    The same filter as core.fourier.apply_fourier_maps (tested against it), in numpy, so the pages
+    that only show stored maps need no torch (importing it costs seconds on a first page).
+    """
+    image = np.asarray(image, dtype=np.float64)
+    map_natural = np.fft.ifftshift(np.asarray(map_display, dtype=np.float64), axes=(-2, -1))
+    if map_natural.shape != image.shape:
+        raise ValueError(f"expected a map of shape {image.shape}, got {map_natural.shape}")
+    return np.fft.ifft2(map_natural * np.fft.fft2(image)).real.astype(np.float32)

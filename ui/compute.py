@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.fourier import apply_fourier_maps, to_display_order, to_natural_order
+from core.fourier import to_display_order
 from experiments.format import (
     ESSENTIAL,
     STATUS_ATTACK_FAILED,
@@ -24,7 +24,7 @@ from experiments.format import (
     STATUS_TEXT,
     adversarial_set,
 )
-from ui.arrays import cosine, log_spectrum, perturbation_norms
+from ui.arrays import cosine, filter_by_map, log_spectrum, perturbation_norms
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -40,12 +40,9 @@ def classify(model: nn.Module, images: np.ndarray) -> np.ndarray:
     return torch.softmax(model(x).double(), dim=1).cpu().numpy()
 
 
-@torch.no_grad()
 def filter_image(image: np.ndarray, map_display: np.ndarray) -> np.ndarray:
     """x_F = Re(IFFT2(M ⊙ FFT2(x))) of one (3, H, W) image with its centred (3, H, W) map -> (3, H, W)."""
-    x = torch.from_numpy(np.array(image, dtype=np.float32))[None]  # (1, 3, H, W), a copy: inputs may be read-only maps
-    m = to_natural_order(torch.from_numpy(np.array(map_display, dtype=np.float32)))[None]
-    return apply_fourier_maps(x, m)[0].numpy()
+    return filter_by_map(image, map_display)
 
 
 def assemble_views(

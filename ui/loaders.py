@@ -4,22 +4,26 @@ st.cache_resource holds objects shared by all sessions and never copied (opened 
 their memory maps, models); st.cache_data holds arrays and listings (copied per call, so a page
 cannot alter another session's data). Every key includes the manifest's modification time, so a
 re-run of `python -m precompute run` is picked up without restarting the app.
+
+torch is imported only inside the functions that need a model or torch's maths: the Home page and
+the sidebar draw from stored arrays alone, so a first visit does not wait seconds for torch.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
-import torch
-from torch import nn
 
-from core.metrics.pooling import pool_maps
-from core.metrics.repairing import repaired_cosine
 from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment, ExperimentListing, find_experiments
 from experiments.store import CacheError
-from ui.compute import build_image_views, defend
+from ui.arrays import filter_by_map
 from ui.roots import manifest_stamp, resolve_checkpoint
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @st.cache_data(show_spinner="Checking the experiment caches…", max_entries=8)
@@ -40,6 +44,8 @@ def open_experiment(path: str) -> Experiment:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load_model(model: str, checkpoint: str | None, input_norm: str, seed: int, num_classes: int) -> nn.Module:
+    import torch
+
     from core.models.registry import build_model
 
     torch.manual_seed(seed)  # experiments without a checkpoint were built right after this seed
@@ -66,6 +72,8 @@ def model_id(experiment: Experiment) -> str:
 def image_views(path: str, stamp: int, index: int, attack_key: str | None, _model: nn.Module | None,
                 model_key: str) -> dict:
     """Everything Explore shows for one image and attack (see ui.compute.build_image_views)."""
+    from ui.compute import build_image_views
+
     experiment = _open(path, stamp)
     return build_image_views(experiment, index, attack_key, _model)
 
@@ -73,6 +81,43 @@ def image_views(path: str, stamp: int, index: int, attack_key: str | None, _mode
 def cached_image_views(experiment: Experiment, index: int, attack_key: str | None, model: nn.Module | None) -> dict:
     return image_views(experiment.path, manifest_stamp(experiment.path), int(index), attack_key, model,
                        model_id(experiment) if model is not None else "none")
+
+
+def both_maps_positions(experiment: Experiment, attack_key: str) -> np.ndarray:
+    """Indices of images with an essential and an adversarial map for `attack_key` (P,) int64."""
+    names = experiment.map_set_names()
+    if ESSENTIAL not in names or adversarial_set(attack_key) not in names:
+        return np.zeros(0, np.int64)
+    essential = np.asarray(experiment.map_set(ESSENTIAL)["status"])
+    adversarial = np.asarray(experiment.map_set(adversarial_set(attack_key))["status"])
+    return np.flatnonzero((essential == STATUS_KEPT) & (adversarial == STATUS_KEPT))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _figure_one_rows(path: str, stamp: int, indices: tuple[int, ...], attack_key: str) -> list[dict]:
+    experiment = _open(path, stamp)
+    attack = experiment.attack(attack_key)
+    sets = {"essential": experiment.map_set(ESSENTIAL), "adversarial": experiment.map_set(adversarial_set(attack_key))}
+    rows = []
+    for index in indices:
+        clean = experiment.image(index)
+        adversarial = np.asarray(attack["adversarial"][index], dtype=np.float32)
+        row = {"index": index, "clean": clean, "adversarial": adversarial,
+               "clean_pred": int(np.argmax(experiment.probs()[index])), "adv_pred": int(attack["adv_pred"][index])}
+        for name, image in (("essential", clean), ("adversarial", adversarial)):
+            data = sets[name]
+            at = int(data["row"][index])
+            row[f"filtered_{name}"] = filter_by_map(image, np.asarray(data["maps"][at], dtype=np.float32))
+            row[f"filtered_{name}_pred"] = int(data["final_pred"][at])
+        rows.append(row)
+    return rows
+
+
+def figure_one_rows(experiment: Experiment, indices: np.ndarray, attack_key: str) -> list[dict]:
+    """For each image (it must have both maps): clean and adversarial (3, H, W), both filtered by their maps,
+    and the predictions; the filtered images' predictions are those recorded when the maps were trained,
+    so this needs no model (and no torch): it draws the Home page's picture on a first visit."""
+    return _figure_one_rows(experiment.path, manifest_stamp(experiment.path), tuple(int(i) for i in indices), attack_key)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -105,6 +150,10 @@ def _paired_maps(path: str, stamp: int, attack_key: str) -> dict:
             source = data.get(f"pooled_{pool}", data["maps"])
             result[label] = np.asarray(source[rows], dtype=np.float32)  # (P, 3, h, w), 32×32 for large maps
         else:  # large maps without a stored pooled copy: pool a chunk at a time (never all maps in memory)
+            import torch
+
+            from core.metrics.pooling import pool_maps
+
             chunks = [pool_maps(torch.from_numpy(np.asarray(data["maps"][rows[i:i + 256]], dtype=np.float32)), 32, pool)
                       for i in range(0, len(rows), 256)]
             result[label] = torch.cat(chunks).numpy() if chunks else np.zeros((0, 3, 32, 32), np.float32)
@@ -122,6 +171,10 @@ def _repaired_cosines(path: str, stamp: int, attack_key: str, repairings: int, s
     pairs = _paired_maps(path, stamp, attack_key)
     if not pairs or len(pairs["positions"]) < 2:
         return np.zeros(0)
+    import torch
+
+    from core.metrics.repairing import repaired_cosine
+
     n = len(pairs["positions"])
     a = torch.from_numpy(pairs["essential"].reshape(n, -1)).double()  # (P, D)
     b = torch.from_numpy(pairs["adversarial"].reshape(n, -1)).double()
@@ -167,6 +220,8 @@ def class_averages(experiment: Experiment, attack_key: str) -> dict:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _defence_views(path: str, stamp: int, index: int, attack_key: str | None, maps_key: str,
                    _model: nn.Module, model_key: str) -> dict:
+    from ui.compute import defend
+
     experiment = _open(path, stamp)
     class_maps = experiment.class_maps(maps_key)  # (K, 3, H, W) centred
     clean = experiment.image(index)
@@ -184,6 +239,7 @@ def defence_views(experiment: Experiment, index: int, attack_key: str | None, ma
 
 
 __all__ = [
-    "CacheError", "list_experiments", "open_experiment", "experiment_model", "cached_image_views", "thumbnails",
+    "CacheError", "list_experiments", "open_experiment", "experiment_model", "cached_image_views", "figure_one_rows",
+    "both_maps_positions", "thumbnails",
     "paired_maps", "repaired_cosines", "class_averages", "defence_views",
 ]
