@@ -71,12 +71,14 @@ def _foolbox() -> Any:
     return foolbox
 
 
-def _build_attack(name: str) -> Any:
+def _build_attack(name: str, steps: int | None = None) -> Any:
+    """The Foolbox attack; `steps` overrides its default step count (None keeps Foolbox's, as the paper)."""
     attacks = _foolbox().attacks
+    kwargs = {} if steps is None else {"steps": steps}
     builders: dict[str, Callable[[], Any]] = {
-        "fmn": lambda: attacks.LInfFMNAttack(),
-        "pgd": lambda: attacks.LinfPGD(),
-        "deepfool": lambda: attacks.LinfDeepFoolAttack(),
+        "fmn": lambda: attacks.LInfFMNAttack(**kwargs),
+        "pgd": lambda: attacks.LinfPGD(**kwargs),
+        "deepfool": lambda: attacks.LinfDeepFoolAttack(**kwargs),
     }
     return builders[name]()
 
@@ -134,15 +136,19 @@ def run_attack(
     seed: int = 0,
     batch_size: int = 128,
     progress: Callable[[int, int], None] | None = None,
+    steps: int | None = None,
 ) -> AttackResult:
     """Attack `images` (N, C, H, W) in [0, 1] with true `labels` (N,) using attack `name`.
 
     The model must be in eval mode and take [0, 1] images. eps: the L∞ budget for pgd (required),
     None for fmn / deepfool. torch's RNG (CPU and CUDA) is seeded with `seed` once here, so a call
     on the same images with the same seed and batch_size gives the same adversarials.
-    progress(done, total) is called after every batch.
+    progress(done, total) is called after every batch. steps: the attack's step count (None: Foolbox's
+    defaults, FMN 100, PGD 40, DeepFool 50, as METHOD §3; fewer only for quick runs and tests).
     """
     check_attack(name, eps)
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"expected attack steps >= 1 (or None for the defaults), got {steps!r}")
     _check_inputs(images, labels)
     if batch_size < 1:
         raise ValueError(f"expected batch_size >= 1, got {batch_size}")
@@ -152,7 +158,7 @@ def run_attack(
     out_device = images.device
     device = _model_device(model, images.device)
     fmodel = foolbox.PyTorchModel(model, bounds=(0, 1), device=device)  # no preprocessing: it is inside the model
-    attack = _build_attack(name)
+    attack = _build_attack(name, steps)
     torch.manual_seed(seed)  # seeds CUDA generators too
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

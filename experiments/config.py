@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 # Fields left out of the hash (they don't change any stored number, or are added stage by stage).
 UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_chunk", "class_attacks", "class_batch_size_run", "quiet", "bf16"})
+# Hashed fields added after caches were shipped: left out of the hash while they keep this default, so
+# every existing experiment keeps its directory name (and `--preset demo` still rebuilds the same one).
+HASHED_ONLY_IF_SET = {"attack_steps": None}
 
 
 @dataclass
@@ -32,6 +35,7 @@ class ExperimentConfig:
     image_size: int = 32  # square side in pixels the images are resized to (the model's input)
     attacks: tuple[str, ...] = ("fmn", "pgd", "deepfool")  # keys of core.attacks.ATTACKS
     eps: tuple[float, ...] = (8.0,)  # PGD L-inf budgets in 1/255 units
+    attack_steps: int | None = None  # steps of every attack; None = Foolbox's defaults (FMN 100, PGD 40, DeepFool 50)
     lam: float = 0.5  # L1 weight of per-image maps (METHOD §2)
     lr: float = 0.01  # Adam learning rate of maps
     min_steps: int = 500  # per-image maps: no stop before this many steps
@@ -61,7 +65,8 @@ class ExperimentConfig:
 
     def hashed_dict(self) -> dict:
         """The fields that define results, as a JSON-ready dict."""
-        return {k: v for k, v in asdict(self).items() if k not in UNHASHED}
+        return {k: v for k, v in asdict(self).items()
+                if k not in UNHASHED and not (k in HASHED_ONLY_IF_SET and v == HASHED_ONLY_IF_SET[k])}
 
     def config_hash(self) -> str:
         """12 hex digits of sha256 over the hashed fields in canonical JSON."""

@@ -38,6 +38,7 @@ _OVERRIDES = {
     "data_root": ("data_root", str),
     "limit": ("limit", int),
     "image_size": ("image_size", int),
+    "attack_steps": ("attack_steps", int),
     "lam": ("lam", float),
     "lr": ("lr", float),
     "min_steps": ("min_steps", int),

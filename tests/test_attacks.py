@@ -78,6 +78,19 @@ def test_seeded_pgd_is_reproducible_and_the_seed_matters(akamaster_model, images
     assert not torch.equal(first.adversarial, other.adversarial)  # random start
 
 
+def test_attack_steps_reach_foolbox(akamaster_model, images):
+    """steps=1 makes one PGD step of Foolbox's rel_stepsize * eps (0.025 of the budget per step by default):
+    far from the 40-step default's perturbation; steps=None is the default itself."""
+    x, y = images[0][:4], images[1][:4]
+    default = run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, seed=3)
+    same = run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, seed=3, steps=40)
+    one = run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, seed=3, steps=1)
+    assert torch.equal(default.adversarial, same.adversarial)
+    assert not torch.allclose(one.adversarial, default.adversarial, atol=1e-4)
+    with pytest.raises(ValueError, match="expected attack steps >= 1"):
+        run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, steps=0)
+
+
 def test_batches_and_progress(akamaster_model, images, results):
     """DeepFool is deterministic: splitting into batches changes nothing; progress sees every batch."""
     x, y = images[0][:10], images[1][:10]

@@ -286,6 +286,7 @@ BAD_INPUTS = [
             (("--repairings", "-1"), "expected --repairings >= 0"),
             (("--train-limit", "0"), "expected --train-limit >= 1"),
             (("--class-batch-size", "0"), "expected --class-batch-size >= 1"),
+            (("--attack-steps", "0"), "expected --attack-steps >= 1"),
             (("--class-min-steps", "5", "--class-max-steps", "2"), "--class-min-steps <= --class-max-steps, got 5 and 2"),
             (("--data", "samples", "--split", "train"), r"expected --split in \['test'\] for samples"),
             (("--data", ""), "expected --data .* got an empty string"),

@@ -117,6 +117,16 @@ def test_config_hash_ignores_run_settings_only() -> None:
     assert ExperimentConfig.from_dict(base.to_dict()) == base
 
 
+def test_attack_steps_change_the_hash_only_when_set() -> None:
+    """A field added after caches were shipped: unset, the hash is the one those caches were named by."""
+    base = ExperimentConfig()
+    assert "attack_steps" not in base.hashed_dict()
+    assert ExperimentConfig(attack_steps=None).config_hash() == base.config_hash()
+    assert ExperimentConfig(attack_steps=5).config_hash() != base.config_hash()
+    shipped = {k: v for k, v in base.to_dict().items() if k != "attack_steps"}  # a manifest written before the field
+    assert ExperimentConfig.from_dict(shipped).config_hash() == base.config_hash()
+
+
 def test_other_experiment_in_directory_is_refused(tmp_path: Path) -> None:
     store = _new_store(tmp_path)
     other = ExperimentConfig(lam=0.3)

@@ -39,7 +39,7 @@ def run_attack_stage(ctx: StageContext, prefix: str, key: str, name: str, eps: f
         labels = torch.from_numpy(labels_all[positions]).to(ctx.device)
         result = run_attack(
             ctx.model, images, labels, name, eps=eps, seed=ctx.stage_seed(prefix, key, chunk),
-            batch_size=ctx.config.batch_size,
+            batch_size=ctx.config.batch_size, steps=ctx.config.attack_steps,
         )
         with torch.no_grad():
             probs = torch.softmax(ctx.model(result.adversarial.to(ctx.device)).float(), dim=1)

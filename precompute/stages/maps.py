@@ -87,7 +87,7 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
             finished.write(prefix, derive=lambda block: dict(zip(("nonzero", "dc_only"), sparsity(block["maps"]), strict=True)))
         else:  # no image qualifies: empty arrays of the right shapes
             _, c, h, w = store.manifest()["arrays"][f"{TEST}/images.npy"]["shape"]
-            store.write_arrays(prefix, {
+            empty = {
                 "maps": np.zeros((0, c, h, w), cfg.map_dtype),
                 "steps": np.zeros(0, np.int64),
                 "final_loss": np.zeros(0, np.float32),
@@ -95,7 +95,10 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
                 "final_pred": np.zeros(0, np.int64),
                 "nonzero": np.zeros(0, np.int64),
                 "dc_only": np.zeros(0, bool),
-            })
+            }
+            if w > 32:  # the same arrays as a non-empty set of large maps
+                empty[f"pooled_{cfg.pool}"] = np.zeros((0, c, 32, 32), np.float32)
+            store.write_arrays(prefix, empty)
         kept = np.asarray(store.load_array(f"{prefix}/kept.npy"))
         steps = np.asarray(store.load_array(f"{prefix}/steps.npy"))
         nonzero = np.asarray(store.load_array(f"{prefix}/nonzero.npy"))
