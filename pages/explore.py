@@ -7,14 +7,13 @@ import streamlit as st
 
 from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment
-from ui import figures
 from ui.compute import image_numbers
-from ui.loaders import cached_image_views, experiment_model, thumbnails
+from ui.loaders import cached_image_views, experiment_model, thumbnail_pngs
 from ui.paper_numbers import attack_label, eps_of
 from ui.picker import require_experiment, show_results_only
 from ui.roots import manifest_stamp
 from ui.state import set_value
-from ui.views import caption, chart, render_pair_views
+from ui.views import caption, render_pair_views, top3_table
 
 GALLERY = 24  # thumbnails per gallery page
 ALL = "all classes"
@@ -56,12 +55,12 @@ def gallery(experiment: Experiment, indices: list[int]) -> None:
         pages = (len(indices) + GALLERY - 1) // GALLERY
         page = st.number_input(f"Gallery page (of {pages})", 1, pages, 1, key="explore_gallery_page")
         indices = indices[(page - 1) * GALLERY: page * GALLERY]
-    pictures = thumbnails(experiment.path, manifest_stamp(experiment.path), tuple(indices))
+    pictures = thumbnail_pngs(experiment.path, manifest_stamp(experiment.path), tuple(indices))  # encoded once
     per_row = 12
     for start in range(0, len(indices), per_row):
         cols = st.columns(per_row)
         for col, index, picture in zip(cols, indices[start:start + per_row], pictures[start:start + per_row], strict=False):
-            col.image(picture, width="stretch")
+            col.image(picture, width="stretch", output_format="PNG")
             col.button(f"#{index}", key=f"explore_thumb_{index}", on_click=set_value, args=("explore_image", index),
                        width="stretch")
 
@@ -97,9 +96,7 @@ def render_numbers(experiment: Experiment, params: dict) -> None:
     said = classes[int(np.argmax(numbers["clean_probs"]))]
     st.markdown(f"### Image #{index} · `{numbers['id']}` · true class **{classes[numbers['label']]}** · "
                 f"model says **{said}**" + (f" · attack: **{attack_label(attack)}**" if attack else ""))
-    probs = [("clean", numbers["clean_probs"])]
     if attack is not None:
-        probs.append(("adversarial", numbers["adv_probs"]))
         cols = st.columns(4)
         cols[0].metric("Attack", "succeeded" if numbers["success"] else "failed",
                        help="Clean prediction correct and adversarial prediction wrong")
@@ -110,8 +107,8 @@ def render_numbers(experiment: Experiment, params: dict) -> None:
             cols[3].metric("Cosine similarity of the two maps", f"{numbers['cosine']:.3f}",
                            help="As stored by the correlation stage" + (" (maps pooled to 32×32)"
                                                                         if experiment.config.image_size > 32 else ""))
-    chart(figures.top_k_row_figure(probs, classes, "The model's top 3 classes for each image",
-                                   true_label=numbers["label"]), key="explore_numbers_top3", filename=f"top3_{index}")
+    st.markdown("**The model's top 3 classes for each image** (✓: the true class)")
+    st.markdown(top3_table(numbers, classes))
     if numbers["maps"]:
         st.dataframe(numbers["maps"], hide_index=True, key="explore_numbers_maps")
         caption("The two maps of this image as the experiment recorded them: whether each was kept, how many "

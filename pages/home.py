@@ -6,12 +6,11 @@ import numpy as np
 import streamlit as st
 
 from experiments.reader import Experiment
-from ui import figures
 from ui.loaders import both_maps_positions, figure_one_rows
 from ui.paper_numbers import attack_label
 from ui.picker import current_experiment, show_how_to_build, show_results_only
+from ui.pictures import display_factor, image_picture
 from ui.roots import BIG_COMMAND, BUILD_COMMAND
-from ui.views import caption, chart
 
 FIGURE_ROWS = 3  # example images in the Fig. 1 picture
 
@@ -38,7 +37,11 @@ def render_intro() -> None:
     )
 
 
+COLUMNS = ("A: original", "B: adversarial", "C: A × essential map", "D: B × adversarial map")
+
+
 def render_figure_one(experiment: Experiment, params: dict) -> None:
+    """The Fig.-1-style picture: one row per image, four panels (st.image, crisp pixels), predictions below."""
     attack = params["attack"]
     if attack is None:
         st.info("This experiment has no attack, so there is no adversarial picture to show.")
@@ -48,25 +51,27 @@ def render_figure_one(experiment: Experiment, params: dict) -> None:
         st.info(f"No image of this experiment has both maps for {attack_label(attack)}: see Explore for why.")
         return
     classes = experiment.classes
-    rows = [
-        [
-            (f"#{row['index']}: {classes[row['clean_pred']]}", row["clean"]),
-            (classes[row["adv_pred"]], row["adversarial"]),
-            (classes[row["filtered_essential_pred"]], np.clip(row["filtered_essential"], 0, 1)),
-            (classes[row["filtered_adversarial_pred"]], np.clip(row["filtered_adversarial"], 0, 1)),
+    st.markdown(f"**Images before and after filtering by their maps ({attack_label(attack)})**")
+    rows = figure_one_rows(experiment, indices, attack)
+    factor = display_factor(rows[0]["clean"].shape[-1])
+    header = st.columns(len(COLUMNS))
+    for col, name in zip(header, COLUMNS, strict=True):
+        col.markdown(f"**{name}**")
+    for row in rows:
+        panels = [
+            (row["clean"], f"#{row['index']} · predicted: {classes[row['clean_pred']]}"),
+            (row["adversarial"], f"predicted: {classes[row['adv_pred']]}"),
+            (row["filtered_essential"], f"predicted: {classes[row['filtered_essential_pred']]}"),
+            (row["filtered_adversarial"], f"predicted: {classes[row['filtered_adversarial_pred']]}"),
         ]
-        for row in figure_one_rows(experiment, indices, attack)
-    ]
-    fig = figures.image_grid_figure(
-        rows, ["A: original", "B: adversarial", "C: A × essential map", "D: B × adversarial map"],
-        f"Images before and after filtering by their maps ({attack_label(attack)})",
-    )
-    chart(fig, key="home_figure_one", filename="figure1")
-    caption("As in the paper's Fig. 1. Each panel's title is the model's prediction (for C and D, as recorded when "
-            "the maps were trained). A→C keeps only the essential "
-            "frequencies and the prediction stays correct; B→D keeps only the adversarial frequencies and the "
-            "attack's wrong class survives. The filtered images are mostly a flat colour plus a few waves: the "
-            "network needs remarkably little.")
+        for col, (image, text) in zip(st.columns(len(COLUMNS)), panels, strict=True):
+            picture = image_picture(np.clip(image, 0, 1), factor)  # (H·f, W·f, 3) uint8, crisp pixels
+            col.image(picture, caption=text, width=int(picture.shape[1]), output_format="PNG")
+    st.caption("As in the paper's Fig. 1. Under each panel, the model's prediction (for C and D, as recorded when "
+               "the maps were trained). A→C keeps only the essential frequencies and the prediction stays correct; "
+               "B→D keeps only the adversarial frequencies and the attack's wrong class survives. The filtered images "
+               "are mostly a flat colour plus a few waves: the network needs remarkably little. Explore shows every "
+               "view of an image, and interactive charts.")
 
 
 def render_loaded(experiment: Experiment) -> None:
@@ -95,8 +100,10 @@ def render_build_more() -> None:
         "(1000 test images, FMN, PGD at ε = 1, 3, 8/255, DeepFool, class-level maps) is one command; it is "
         "resumable and runs on a GPU or several:"
     )
-    st.code(f"{BIG_COMMAND}\n# or a quick one: {BUILD_COMMAND}\n"
-            "# several GPUs: torchrun --nproc-per-node 4 -m precompute run --preset cifar10-paper", language="bash")
+    # Inline code, not st.code: st.code's syntax highlighter is a JavaScript chunk that delayed the first page's
+    # picture by about 0.7 s on a 2-core machine (bench/app_latency.py).
+    st.markdown(f"- the paper's experiment: `{BIG_COMMAND}`\n- or a quick one: `{BUILD_COMMAND}`\n"
+                "- on several GPUs: `torchrun --nproc-per-node 4 -m precompute run --preset cifar10-paper`")
     st.caption("New experiments appear in the sidebar's picker (they are written to cache/).")
 
 

@@ -54,6 +54,28 @@ def charts(at) -> list:
     return list(at.get("plotly_chart"))
 
 
+def image_captions(at) -> list[str]:
+    """The caption of every st.image picture on the page, in order."""
+    return [text for element in at.get("image") for text in element.captions]
+
+
+# The pictures of one image's views (ui.views, pictures mode), by caption start: images, maps, filtered, spectra
+PAIR_PICTURES = ("Clean image ·", "Adversarial image ·", "Perturbation, amplified", "Essential map, RGB composite",
+                 "Adversarial map, RGB composite", *(f"{m} map · {c} channel" for m in ("essential", "adversarial")
+                                                     for c in ("red", "green", "blue")),
+                 "map value: 0 (left)", "Clean image × essential map", "Adversarial image × adversarial map",
+                 *(f"Spectrum of the {name} image" for name in ("clean", "adversarial", "filtered clean",
+                                                                "filtered adversarial")), "log(1 + |F x|)")
+
+
+def pair_pictures(at) -> list[str]:
+    """The PAIR_PICTURES shown, in their order (each at most once)."""
+    captions = image_captions(at)
+    shown = [start for start in PAIR_PICTURES if any(c.startswith(start) for c in captions)]
+    assert all(sum(c.startswith(start) for c in captions) == 1 for start in shown), captions
+    return shown
+
+
 def no_errors(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -67,12 +89,18 @@ def test_home_shows_picker_figure_and_build_command(cache_root):
     picker = at.sidebar.selectbox(key="experiment")
     assert picker.value == path and len(picker.options) == 1
     assert any(os.path.basename(path) in m.value for m in at.markdown)
-    assert len(charts(at)) == 1  # the Fig. 1 picture
+    assert not charts(at)  # the Fig. 1 picture is drawn with st.image: no Plotly on the first page
+    captions = image_captions(at)  # 3 rows × (original, adversarial, both filtered), the prediction under each
+    assert len(captions) == 12 and all("predicted: " in c for c in captions)
+    assert [c.split(" ·")[0] for c in captions[::4]] == ["#2", "#3", "#4"]  # images with both FMN maps
+    headers = ["**A: original**", "**B: adversarial**", "**C: A × essential map**", "**D: B × adversarial map**"]
+    assert set(headers) <= {m.value for m in at.markdown}
     assert at.metric[0].value == "6"  # N images
-    assert any("--preset cifar10-paper" in c.value for c in at.code)
+    assert any("`python -m precompute run --preset cifar10-paper`" in m.value for m in at.markdown)
     at.selectbox(key="home_attack").set_value("pgd-8").run()
     no_errors(at)
-    assert len(charts(at)) == 1
+    assert not charts(at) and len(image_captions(at)) == 12
+    assert any("(PGD" in m.value for m in at.markdown)
 
 
 def test_explore_drives_gallery_attack_and_image(cache_root):
@@ -91,7 +119,20 @@ def test_explore_drives_gallery_attack_and_image(cache_root):
     adv, _ = experiment.adversarial_map("fmn", 3)
     expected = float(ess.ravel() @ adv.ravel() / np.linalg.norm(ess) / np.linalg.norm(adv))
     assert metrics["Cosine similarity of the two maps"] == f"{expected:.3f}"
+    # pictures by default: every view present, the top-3 classes and the radial profile as tables
+    assert not charts(at) and pair_pictures(at) == list(PAIR_PICTURES)
+    tables = [m.value for m in at.markdown if m.value.startswith("| |") or "radius (cycles/image)" in m.value]
+    assert len(tables) == 2 and tables[0].count("\n| ") == 3 and "| 0 | " in tables[1]
+    true_class = CLASSES[int(experiment.labels()[3])]
+    assert f"{true_class} ✓" in tables[0]
+    assert any("±16 cycles/image" in c.value for c in at.caption)
+    # the same views as interactive Plotly charts, one toggle away
+    at.toggle(key="explore_interactive").set_value(True).run()
+    no_errors(at)
     assert len(charts(at)) == 7  # images, top-3 bars, RGB maps, radial profile, channels, filtered, spectra
+    assert not pair_pictures(at)
+    at.toggle(key="explore_interactive").set_value(False).run()
+    assert not charts(at) and pair_pictures(at) == list(PAIR_PICTURES)
 
     at.selectbox(key="explore_class").set_value("cat").run()  # images 1 and 5
     assert at.selectbox(key="explore_image").options == ["#1 cat ✓", "#5 cat ✓ · both maps"]
@@ -170,10 +211,21 @@ def test_explore_large_maps_have_a_pooled_view(tmp_path, monkeypatch):
         traces = [trace for c in charts(at) for trace in json.loads(c.proto.spec)["data"]]
         return [t.get("dx", 1) for t in traces if t["type"] == "image" and "f_x" in t.get("hovertemplate", "")]
 
-    assert rgb_map_steps() == [1, 1]  # essential and adversarial map at full 224×224 resolution
+    def map_notes() -> list[str]:
+        return [c.value for c in at.caption if c.value.startswith("Centre = zero frequency")]
+
+    # pictures: the maps at native resolution, the caption says where to zoom (sizes: tests/test_ui_pictures.py)
+    assert not charts(at) and pair_pictures(at) == list(PAIR_PICTURES)
+    assert any("native resolution" in n and "interactive charts" in n and "±112" in n for n in map_notes())
     at.toggle(key="explore_pooled").set_value(True).run()
     no_errors(at)
+    assert any("pooled to 32×32" in n and "7×7" in n for n in map_notes())
+    at.toggle(key="explore_interactive").set_value(True).run()
+    no_errors(at)
     assert rgb_map_steps() == [7, 7]  # pooled to 32×32: one cell per 7×7 block of frequencies
+    at.toggle(key="explore_pooled").set_value(False).run()
+    no_errors(at)
+    assert rgb_map_steps() == [1, 1]  # essential and adversarial map at full 224×224 resolution
 
 
 def _png(width: int, height: int) -> bytes:
@@ -214,9 +266,17 @@ def test_lab_trains_live_and_survives_bad_uploads(cache_root):
     assert 21 <= result["steps"]["essential"] <= 31  # trained: min_steps + 1 .. max_steps + 1 steps
     kept = [result[k] for k in ("essential", "adversarial_map") if result[k] is not None]
     assert all(m.shape == (3, 32, 32) for m in kept)
-    # always: images, top-3, spectra; with a kept map also RGB maps, channels, radial profile, filtered images
-    assert len(charts(at)) == 3 + (4 if kept else 0)
+    # pictures: always the images and spectra; with a kept map also the map pictures and filtered images
+    shown = pair_pictures(at)
+    assert not charts(at) and {"Clean image ·", "Perturbation, amplified", "Spectrum of the clean image"} <= set(shown)
+    assert ("Essential map, RGB composite" in shown) == (result["essential"] is not None)
+    assert ("Adversarial map, RGB composite" in shown) == (result["adversarial_map"] is not None)
     assert len(at.warning) == 2 - len(kept)  # a map that was not kept says why
+    at.toggle(key="lab_interactive").set_value(True).run()
+    no_errors(at)
+    # interactive: always images, top-3, spectra; with a kept map also RGB maps, channels, radial profile, filtered
+    assert len(charts(at)) == 3 + (4 if kept else 0)
+    at.toggle(key="lab_interactive").set_value(False).run()
 
     at.radio(key="lab_source").set_value("my own image (PNG or JPEG)").run()
     at.file_uploader(key="lab_upload").set_value(("notes.png", b"this is not an image", "image/png")).run()
@@ -351,7 +411,9 @@ def test_results_only_explore_shows_the_numbers(pruned):
     table = at.dataframe[0].value
     assert list(table["map"]) == ["essential", "adversarial"] and list(table["status"]) == ["map kept"] * 2
     assert int(table["non-zero entries"][0]) == int((ess > 0).sum())
-    assert len(charts(at)) == 1  # top-3 classes, clean and adversarial
+    assert not charts(at)  # the top-3 classes, clean and adversarial, as a table
+    top3 = [m.value for m in at.markdown if m.value.startswith("| |")]
+    assert len(top3) == 1 and top3[0].startswith("| | clean | adversarial |") and top3[0].count("\n| ") == 3
     at.selectbox(key="explore_image").set_value(1).run()  # FMN failed on image 1
     no_errors(at)
     metrics = {m.label: m.value for m in at.metric}

@@ -66,6 +66,34 @@ def radial_profile(map_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return radii, sums[radii] / counts[radii]
 
 
+def radial_bands(map_display: np.ndarray) -> list[tuple[int, int, float]]:
+    """Mean map value in octave-wide rings of frequency radius: the radial profile in a few numbers.
+
+    map_display: (C, H, W) or (H, W) centred. Rings by rounded radius r (cycles/image, as in
+    radial_profile): 0, 1-2, 3-4, 5-8, 9-16, 17-32, ... up to the largest radius present.
+    Returns (first radius, last radius, mean value over the ring's frequencies and channels) per ring.
+    """
+    if map_display.ndim == 2:
+        map_display = map_display[None]
+    if map_display.ndim != 3:
+        raise ValueError(f"expected a map of shape (C, H, W) or (H, W), got {map_display.shape}")
+    c, h, w = map_display.shape
+    ring = np.rint(radius_grid(h, w)).astype(np.int64)  # (H, W)
+    sums = np.bincount(ring.ravel(), weights=map_display.astype(np.float64).sum(axis=0).ravel())  # (R,)
+    counts = np.bincount(ring.ravel()) * c  # (R,)
+    top = int(ring.max())
+    starts = [0, 1] + [2 ** k + 1 for k in range(1, max(1, top).bit_length() + 1)]
+    out = []
+    for first, following in zip(starts, starts[1:], strict=False):
+        if first > top:
+            break
+        last = min(following - 1, top)
+        n = int(counts[first:last + 1].sum())
+        if n:
+            out.append((first, last, float(sums[first:last + 1].sum() / n)))
+    return out
+
+
 def top_k(probs: np.ndarray, k: int = 3) -> list[tuple[int, float]]:
     """The k most probable classes of one (K,) probability vector as (class, probability), best first."""
     if probs.ndim != 1:

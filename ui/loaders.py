@@ -131,6 +131,14 @@ def thumbnails(path: str, stamp: int, indices: tuple[int, ...]) -> np.ndarray:
     return pictures.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def thumbnail_pngs(path: str, stamp: int, indices: tuple[int, ...]) -> list[bytes]:
+    """thumbnails() as PNG bytes, encoded once rather than on every rerun of the page that shows them."""
+    from ui.pictures import encode_png
+
+    return [encode_png(picture) for picture in thumbnails(path, stamp, indices)]
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _paired_maps(path: str, stamp: int, attack_key: str) -> dict:
     experiment = _open(path, stamp)

@@ -1,7 +1,8 @@
 """End to end: `streamlit run app.py` on localhost, every page visited in headless Chromium (Playwright).
 
-Checks each page's key elements, clicks through Explore (gallery, attack) and the live defence,
-trains maps in the Lab, and saves full-page screenshots to artifacts/screenshots/ (gitignored).
+Checks each page's key elements, clicks through Explore (gallery, attack, pictures and interactive
+charts) and the live defence, trains maps in the Lab, and saves full-page screenshots to
+artifacts/screenshots/ (gitignored).
 Uses the shipped demo (assets/demo/) when present, else a synthetic experiment
 (tests/fake_experiment.py). Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`);
 skipped with the reason when it is missing.
@@ -118,11 +119,24 @@ IDLE_JS = """() => {
 }"""
 
 
+IMAGES_LOADED_JS = """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+    .every(img => img.complete && img.naturalWidth > 0)"""
+
+
 def settle(tab) -> None:
-    """Wait until Streamlit has finished the script run and no element is stale, then let Plotly draw."""
+    """Wait until Streamlit has finished the script run, no element is stale and every picture has loaded,
+    then let Plotly draw."""
     tab.wait_for_timeout(400)  # a click's rerun starts within this
     tab.wait_for_function(IDLE_JS, timeout=RENDER_TIMEOUT_MS, polling=200)
+    tab.wait_for_function(IMAGES_LOADED_JS, timeout=RENDER_TIMEOUT_MS, polling=200)
     tab.wait_for_timeout(800)
+
+
+def picture_captions(tab, at_least: int = 1) -> list[str]:
+    """The captions under the main area's st.image pictures, in order, once there are `at_least` of them."""
+    captions = tab.locator('[data-testid="stMain"] [data-testid="stImageCaption"]')
+    captions.nth(at_least - 1).wait_for()
+    return [text.strip() for text in captions.all_inner_texts()]
 
 
 def no_exceptions(tab) -> None:
@@ -160,7 +174,11 @@ def choose(tab, label: str, text: str) -> None:
 
 def test_home(page, server):
     open_page(page, server, "", "Essential and adversarial frequencies of an image classifier")
-    page.locator(".js-plotly-plot").first.wait_for()  # the Fig. 1 picture (plotly.js loads lazily)
+    # the Fig. 1 picture: 3 rows of 4 pictures (original, adversarial, both filtered), no Plotly on the first page
+    captions = picture_captions(page, 12)
+    assert len(captions) == 12 and all("predicted: " in c for c in captions), captions
+    assert page.get_by_text("D: B × adversarial map", exact=True).count() == 1
+    assert page.locator(".js-plotly-plot").count() == 0
     assert page.get_by_text("python -m precompute run --preset cifar10-paper").count() >= 1
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert sidebar.get_by_text("Experiment to show").count() == 1
@@ -175,11 +193,26 @@ def test_explore_click_through(page, server):
     page.get_by_role("button", name="#3", exact=True).click()
     settle(page)
     page.get_by_text(re.compile(r"Image #3 ·")).first.wait_for()
-    page.locator(".js-plotly-plot").nth(6).wait_for()  # images, top 3, RGB maps, radial, channels, filtered, spectra
     choose(page, "Attack", "PGD")
     page.get_by_text(re.compile(r"attack: PGD")).first.wait_for()
     no_exceptions(page)
+    # pictures (the default): every view, the top-3 classes and the radial profile as tables, no Plotly
+    captions = picture_captions(page, 19)  # images 3, RGB maps 2, channels 6 + bar, filtered 2, spectra 4 + bar
+    for start in ("Clean image ·", "Adversarial image ·", "Perturbation, amplified", "Essential map, RGB composite",
+                  "Adversarial map, RGB composite", "essential map · red channel", "adversarial map · blue channel",
+                  "map value:", "Clean image × essential map", "Adversarial image × adversarial map",
+                  "Spectrum of the clean image", "Spectrum of the filtered adversarial image", "log(1 + |F x|)"):
+        assert sum(c.startswith(start) for c in captions) == 1, (start, captions)
+    assert page.get_by_role("columnheader", name="clean × essential map").count() == 1  # the top-3 table
+    assert page.get_by_role("columnheader", name="radius (cycles/image)").count() == 1
+    assert page.locator(".js-plotly-plot").count() == 0
     shoot(page, "explore")
+    # the same views as interactive Plotly charts, one click away
+    page.get_by_text("Interactive charts (zoom, hover values)").click()
+    settle(page)
+    page.locator(".js-plotly-plot").nth(6).wait_for()  # images, top 3, RGB maps, radial, channels, filtered, spectra
+    no_exceptions(page)
+    shoot(page, "explore_interactive")
 
 
 def test_correlations(page, server):
