@@ -16,7 +16,6 @@ import os
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox (live attacks) imports GitPython
 
-import pandas  # noqa: E402, F401  imported once here: Plotly finds it in sys.modules, half-imported under concurrent sessions
 import streamlit as st  # noqa: E402
 
 from ui.picker import experiment_picker  # noqa: E402

@@ -99,4 +99,8 @@ def test_imagenette_run_and_app(model_name: str, tmp_path: Path, monkeypatch: py
         at.switch_page(page).run()
         assert not at.exception, [e.value for e in at.exception]
         assert not at.error, [e.value for e in at.error]
+        if page == "pages/explore.py":  # pictures by default (224-pixel images and maps), Plotly one toggle away
+            assert list(at.get("image")), f"{page} drew no picture for {model_name}"
+            at.toggle(key="explore_interactive").set_value(True).run()
+            assert not at.exception, [e.value for e in at.exception]
         assert list(at.get("plotly_chart")), f"{page} drew no chart for {model_name}"

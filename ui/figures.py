@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+# pandas complete before any Plotly code runs: Plotly reads sys.modules["pandas"] without importing it, and another
+# session's thread may be half-way through importing pandas (Home draws without Plotly, so app.py no longer imports it)
+import pandas  # noqa: F401
 import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots

@@ -1,4 +1,4 @@
-"""Import the heavy modules (torch, the models, the attacks) in the background once the first page is out.
+"""Import the heavy modules (pandas, Plotly, torch, the models, the attacks) in the background once the first page is out.
 
 The Home page and the sidebar draw from stored arrays alone, so a first visit does not wait for torch
 (seconds to import). Pages that need a model (Explore's predictions, Defence, Lab) would pay that on
@@ -17,6 +17,7 @@ def _import_heavy_modules() -> None:
     import core.attacks  # noqa: F401  foolbox and eagerpy, for the Lab
     import core.models.registry  # noqa: F401  torch, torchvision
     import ui.compute  # noqa: F401
+    import ui.figures  # noqa: F401  pandas and Plotly, for the interactive charts
 
 
 def prewarm_in_background() -> None:
