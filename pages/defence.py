@@ -47,7 +47,7 @@ def render_class_maps(experiment: Experiment, maps_key: str) -> None:
     caption("One map per class, trained on the training split to keep clean images of the class correct *and* to "
             "bring adversarial images that the attack pushed into the class back to their true label (METHOD §5)."
             + (f" Mean {stage['mean_iterations']:.0f} iterations." if stage.get("mean_iterations") else ""))
-    st.download_button("Class maps (.npy, K×3×H×W, centred)", data=lambda: npy_bytes(class_maps),
+    st.download_button("Class maps (.npy, K×3×H×W, centred)", data=npy_bytes(class_maps),
                        file_name=f"{experiment.id}_class_maps_{maps_key}.npy", key="defence_grid_npy")
 
 

@@ -21,7 +21,7 @@ from tests.conftest import AKAMASTER, CIFAR_TEST, CIFAR_TRAIN, REPO
 
 SMALL_RUN = [
     "run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
-    "--data", str(CIFAR_TEST), "--limit", "8", "--attacks", "fmn", "pgd", "deepfool", "--eps", "8",
+    "--data", str(CIFAR_TEST), "--limit", "8", "--attacks", "fmn", "pgd", "deepfool", "--eps", "8", "--attack-steps", "10",
     "--lam", "0.1", "--min-steps", "5", "--max-steps", "25", "--chunk-size", "3", "--batch-size", "2",
     "--permutations", "5", "--repairings", "2",
     "--train-data", str(CIFAR_TRAIN), "--train-limit", "30", "--class-min-steps", "2", "--class-max-steps", "4",
@@ -126,7 +126,7 @@ def test_rerun_skips_everything(small_run: Path) -> None:
 # defence) in a few seconds, so ten trials stay cheap.
 KILL_RUN = [
     "run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
-    "--data", str(CIFAR_TEST), "--limit", "6", "--attacks", "pgd", "--eps", "8",
+    "--data", str(CIFAR_TEST), "--limit", "6", "--attacks", "pgd", "--eps", "8", "--attack-steps", "5",
     "--lam", "0.1", "--min-steps", "3", "--max-steps", "12", "--chunk-size", "2", "--batch-size", "2",
     "--permutations", "3", "--repairings", "1",
     "--train-data", str(CIFAR_TRAIN), "--train-limit", "20", "--class-min-steps", "2", "--class-max-steps", "3",

@@ -11,7 +11,7 @@ Plotly charts (zoom, hover values; a toggle away, but each chart costs the brows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -414,7 +414,7 @@ def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, f
     caption("Where each image's energy lies in frequency. Natural images concentrate it at low frequencies "
             "(the centre); filtering by a sparse map leaves only a few bright points.")
 
-    render_view_downloads(views, classes, key_prefix, file_stem)
+    render_view_downloads(views, classes, key_prefix, file_stem, cache_key=cache_key, per_session=per_session)
 
 
 def _summary_row(views: dict, classes: Sequence[str]) -> dict:
@@ -433,23 +433,48 @@ def _summary_row(views: dict, classes: Sequence[str]) -> dict:
     }
 
 
-def render_view_downloads(views: dict, classes: Sequence[str], key_prefix: str, file_stem: str) -> None:
-    """Maps (.npy, centred), image panels (PNG via Pillow) and a one-row summary (CSV)."""
+def download_items(views: dict, classes: Sequence[str], file_stem: str) -> list[tuple[str, str, bytes, str]]:
+    """(label, file name, bytes, mime) of every download of one image's views: maps (.npy, centred, and PNG),
+    image panels (PNG via Pillow) and a one-row summary (CSV).
+
+    Bytes, not callables: Streamlit serves a callable's file only until some session reruns, so under load a
+    click could be cancelled (found by bench/load_test.py); bytes stay valid as long as the button is shown.
+    """
+    items: list[tuple[str, str, bytes, str]] = []
+    for name, key in (("essential map", "essential"), ("adversarial map", "adversarial_map")):
+        if views.get(key) is not None:
+            items.append((f"{name} (.npy)", f"{file_stem}_{key}.npy", npy_bytes(views[key]), "application/octet-stream"))
+            items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", png_bytes(views[key]), "image/png"))
+    for name, key in (("clean image", "clean"), ("adversarial image", "adversarial"),
+                      ("filtered clean image", "filtered_clean"), ("filtered adversarial image", "filtered_adversarial")):
+        if views.get(key) is not None:
+            items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", png_bytes(views[key]), "image/png"))
+    items.append(("summary (CSV)", f"{file_stem}_summary.csv", csv_bytes([_summary_row(views, classes)]), "text/csv"))
+    return items
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _cached_download_items(cache_key: tuple, file_stem: str, _views: dict, _classes: tuple) -> list:
+    # Shared, never copied: bytes are immutable, and encoding 224-pixel PNGs on every rerun would slow switching.
+    return download_items(_views, _classes, file_stem)
+
+
+def render_view_downloads(views: dict, classes: Sequence[str], key_prefix: str, file_stem: str, *,
+                          cache_key: tuple | None = None, per_session: bool = False) -> None:
+    """The download buttons of one image's views (see `download_items`); encoded once per `cache_key`."""
+    if cache_key is None:
+        items = download_items(views, classes, file_stem)
+    elif per_session:
+        store = st.session_state.setdefault(f"{key_prefix}_downloads", {})
+        if (cache_key, file_stem) not in store:
+            store.clear()  # one result's files at a time
+            store[(cache_key, file_stem)] = download_items(views, classes, file_stem)
+        items = store[(cache_key, file_stem)]
+    else:
+        items = _cached_download_items(cache_key, file_stem, views, tuple(classes))
     with st.expander("Downloads: maps (.npy), images (PNG), summary (CSV)"):
         st.caption("Maps are centred (zero frequency at [H/2, W/2]), shape (3, H, W), values in [0, 1]. PNGs of image "
                    "panels are written with Pillow; every chart also saves a PNG from its toolbar's camera button.")
-        items: list[tuple[str, str, Callable[[], bytes], str]] = []
-        for name, key in (("essential map", "essential"), ("adversarial map", "adversarial_map")):
-            if views.get(key) is not None:
-                items.append((f"{name} (.npy)", f"{file_stem}_{key}.npy", lambda k=key: npy_bytes(views[k]),
-                              "application/octet-stream"))
-                items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", lambda k=key: png_bytes(views[k]), "image/png"))
-        for name, key in (("clean image", "clean"), ("adversarial image", "adversarial"),
-                          ("filtered clean image", "filtered_clean"), ("filtered adversarial image", "filtered_adversarial")):
-            if views.get(key) is not None:
-                items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", lambda k=key: png_bytes(views[k]), "image/png"))
-        row = _summary_row(views, classes)
-        items.append(("summary (CSV)", f"{file_stem}_summary.csv", lambda: csv_bytes([row]), "text/csv"))
         cols = st.columns(4)
         for i, (label, file_name, data, mime) in enumerate(items):
             cols[i % 4].download_button(label, data=data, file_name=file_name, mime=mime,

@@ -34,7 +34,7 @@ def run_defence_stage(ctx: StageContext, attack_keys: list[str]) -> None:
         table: dict[str, dict[str, float]] = {}
         arrays: dict[str, np.ndarray] = {}
         class_maps = {
-            column: to_natural_order(torch.from_numpy(np.asarray(store.load_array(f"class_maps/{column}/maps.npy")))).to(ctx.device)
+            column: to_natural_order(torch.from_numpy(np.array(store.load_array(f"class_maps/{column}/maps.npy")))).to(ctx.device)
             for column in attack_keys
         }  # column -> (K, C, H, W)
         batches = [np.arange(b, min(n, b + ctx.config.batch_size)) for b in range(0, n, ctx.config.batch_size)]
