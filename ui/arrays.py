@@ -47,6 +47,20 @@ def radius_grid(height: int, width: int) -> np.ndarray:
     return np.sqrt(fy.astype(np.float64) ** 2 + fx.astype(np.float64) ** 2)
 
 
+def _ring_sums(map_display: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sum of a centred (C, H, W) or (H, W) map over each ring of rounded radius r, the ring's entry
+    count (channels included), both (R,), and the largest radius present."""
+    if map_display.ndim == 2:
+        map_display = map_display[None]
+    if map_display.ndim != 3:
+        raise ValueError(f"expected a map of shape (C, H, W) or (H, W), got {map_display.shape}")
+    c, h, w = map_display.shape
+    ring = np.rint(radius_grid(h, w)).astype(np.int64)  # (H, W)
+    sums = np.bincount(ring.ravel(), weights=map_display.astype(np.float64).sum(axis=0).ravel())  # (R,)
+    counts = np.bincount(ring.ravel()) * c  # (R,)
+    return sums, counts, int(ring.max())
+
+
 def radial_profile(map_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean map value in rings of integer radius around the zero frequency, over all channels.
 
@@ -54,14 +68,7 @@ def radial_profile(map_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and values (R,): the mean of the map over the frequencies whose rounded radius is r, i.e. the
     share of each ring the map keeps. Radii with no frequency are left out.
     """
-    if map_display.ndim == 2:
-        map_display = map_display[None]
-    if map_display.ndim != 3:
-        raise ValueError(f"expected a map of shape (C, H, W) or (H, W), got {map_display.shape}")
-    c, h, w = map_display.shape
-    ring = np.rint(radius_grid(h, w)).astype(np.int64)  # (H, W)
-    sums = np.bincount(ring.ravel(), weights=map_display.astype(np.float64).sum(axis=0).ravel())
-    counts = np.bincount(ring.ravel()) * c
+    sums, counts, _ = _ring_sums(map_display)
     radii = np.flatnonzero(counts)
     return radii, sums[radii] / counts[radii]
 
@@ -73,15 +80,7 @@ def radial_bands(map_display: np.ndarray) -> list[tuple[int, int, float]]:
     radial_profile): 0, 1-2, 3-4, 5-8, 9-16, 17-32, ... up to the largest radius present.
     Returns (first radius, last radius, mean value over the ring's frequencies and channels) per ring.
     """
-    if map_display.ndim == 2:
-        map_display = map_display[None]
-    if map_display.ndim != 3:
-        raise ValueError(f"expected a map of shape (C, H, W) or (H, W), got {map_display.shape}")
-    c, h, w = map_display.shape
-    ring = np.rint(radius_grid(h, w)).astype(np.int64)  # (H, W)
-    sums = np.bincount(ring.ravel(), weights=map_display.astype(np.float64).sum(axis=0).ravel())  # (R,)
-    counts = np.bincount(ring.ravel()) * c  # (R,)
-    top = int(ring.max())
+    sums, counts, top = _ring_sums(map_display)
     starts = [0, 1] + [2 ** k + 1 for k in range(1, max(1, top).bit_length() + 1)]
     out = []
     for first, following in zip(starts, starts[1:], strict=False):
