@@ -202,10 +202,6 @@ def test_grids_check_shapes():
         figures.class_maps_grid_figure(maps, ["a", "b", "c"], "t")
     pair = figures.map_pair_grid_figure([("essential", maps[:, 0]), ("adversarial", maps[:, 1])], list("abcd"), "t")
     assert len(pair.data) == 8
-    grid = figures.image_grid_figure([[("x", maps[0])] * 2], ["A", "B"], "t")
-    assert len(grid.data) == 2
-    with pytest.raises(ValueError, match="expected rows of 2 panels"):
-        figures.image_grid_figure([[("x", maps[0])]], ["A", "B"], "t")
 
 
 def test_eps_sweep_draws_paper_dashed():

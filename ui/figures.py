@@ -417,29 +417,6 @@ def eps_sweep_figure(eps: Sequence[float], series: dict[str, Sequence[float | No
     return _style(fig, title, height)
 
 
-def image_grid_figure(rows: Sequence[Sequence[tuple[str, np.ndarray]]], column_titles: Sequence[str], title: str,
-                      *, height_per_row: int = 230) -> go.Figure:
-    """Rows of (caption, (3, H, W) image) panels under column titles, like the paper's Fig. 1."""
-    if not rows or any(len(row) != len(column_titles) for row in rows):
-        raise ValueError(f"expected rows of {len(column_titles)} panels, got {[len(row) for row in rows]}")
-    n_rows, n_cols = len(rows), len(column_titles)
-    fig = make_subplots(rows=n_rows, cols=n_cols, horizontal_spacing=0.02, vertical_spacing=0.1,
-                        subplot_titles=[caption for row in rows for caption, _ in row])
-    for r, row in enumerate(rows):
-        for c, (caption, image) in enumerate(row):
-            _check_chw(image, f"panel {caption!r}")
-            fig.add_trace(go.Image(z=to_hwc_uint8(image), hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>"),
-                          row=r + 1, col=c + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    for c, name in enumerate(column_titles):
-        fig.add_annotation(text=f"<b>{name}</b>", xref=f"x{c + 1 if c else ''} domain", yref="paper", x=0.5, y=1.0,
-                           yshift=45, showarrow=False, font={"size": 15})
-    fig = _style(fig, title, 110 + height_per_row * n_rows)
-    fig.update_layout(margin={"t": 110})
-    return fig
-
-
 def figure_config(filename: str) -> dict:
     """st.plotly_chart config: the toolbar's camera button saves a 3× PNG named `filename` (no kaleido needed)."""
     return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 3}}
