@@ -11,7 +11,8 @@ Plotly charts (zoom, hover values; a toggle away, but each chart costs the brows
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -266,6 +267,15 @@ def _cached_pictures(cache_key: tuple, pooled: bool, _views: dict, _classes: tup
     return _pictures(_views, _classes, pooled)
 
 
+def _session_memo(name: str, key: tuple, build: Callable[[], object]) -> Any:
+    """`build()` kept in this session's state under `name` for `key`: one result at a time (a user's own image)."""
+    store = st.session_state.setdefault(name, {})
+    if key not in store:
+        store.clear()
+        store[key] = build()
+    return store[key]
+
+
 def _built(views: dict, classes: Sequence[str], key_prefix: str, cache_key: tuple | None, per_session: bool,
            pooled: bool, interactive: bool) -> dict:
     """build_pair_figures or build_pair_pictures, cached as render_pair_views' docstring says."""
@@ -273,11 +283,8 @@ def _built(views: dict, classes: Sequence[str], key_prefix: str, cache_key: tupl
     if cache_key is None:
         return build(views, classes, pooled)
     if per_session:
-        store = st.session_state.setdefault(f"{key_prefix}_{'figures' if interactive else 'pictures'}", {})
-        if (cache_key, pooled) not in store:
-            store.clear()  # one result's views at a time
-            store[(cache_key, pooled)] = build(views, classes, pooled)
-        return store[(cache_key, pooled)]
+        return _session_memo(f"{key_prefix}_{'figures' if interactive else 'pictures'}", (cache_key, pooled),
+                             lambda: build(views, classes, pooled))
     cached = _cached_figures if interactive else _cached_pictures
     return cached(cache_key, pooled, views, tuple(classes))
 
@@ -465,11 +472,8 @@ def render_view_downloads(views: dict, classes: Sequence[str], key_prefix: str, 
     if cache_key is None:
         items = download_items(views, classes, file_stem)
     elif per_session:
-        store = st.session_state.setdefault(f"{key_prefix}_downloads", {})
-        if (cache_key, file_stem) not in store:
-            store.clear()  # one result's files at a time
-            store[(cache_key, file_stem)] = download_items(views, classes, file_stem)
-        items = store[(cache_key, file_stem)]
+        items = _session_memo(f"{key_prefix}_downloads", (cache_key, file_stem),
+                              lambda: download_items(views, classes, file_stem))
     else:
         items = _cached_download_items(cache_key, file_stem, views, tuple(classes))
     with st.expander("Downloads: maps (.npy), images (PNG), summary (CSV)"):
