@@ -137,6 +137,7 @@ def run_attack(
     batch_size: int = 128,
     progress: Callable[[int, int], None] | None = None,
     steps: int | None = None,
+    fuse_batchnorm: bool = True,
 ) -> AttackResult:
     """Attack `images` (N, C, H, W) in [0, 1] with true `labels` (N,) using attack `name`.
 
@@ -145,6 +146,11 @@ def run_attack(
     on the same images with the same seed and batch_size gives the same adversarials.
     progress(done, total) is called after every batch. steps: the attack's step count (None: Foolbox's
     defaults, FMN 100, PGD 40, DeepFool 50, as METHOD §3; fewer only for quick runs and tests).
+    fuse_batchnorm: attack `fold_batchnorm(model)`, the same function up to float rounding with fewer
+    ops, for the attack's own forward and backward passes; adv_pred and success are `model`'s own
+    predictions (measured on 2 CPU cores, ResNet-20, 64 images: FMN 1.3×, DeepFool 1.5×, PGD up to 2× faster).
+    Folding traces the model with torch.fx, which patches `nn.Module.__call__` process-wide while it
+    runs: pass False where other threads may be calling models at the same time (the app).
     """
     check_attack(name, eps)
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
@@ -157,7 +163,12 @@ def run_attack(
     foolbox = _foolbox()
     out_device = images.device
     device = _model_device(model, images.device)
-    fmodel = foolbox.PyTorchModel(model, bounds=(0, 1), device=device)  # no preprocessing: it is inside the model
+    attacked = model
+    if fuse_batchnorm:
+        from core.map_training import fold_batchnorm
+
+        attacked = fold_batchnorm(model)  # predictions below still come from `model` itself
+    fmodel = foolbox.PyTorchModel(attacked, bounds=(0, 1), device=device)  # no preprocessing: it is inside the model
     attack = _build_attack(name, steps)
     torch.manual_seed(seed)  # seeds CUDA generators too
     if torch.cuda.is_available():
@@ -170,9 +181,20 @@ def run_attack(
         y = labels[start : start + batch_size].to(device, torch.int64)  # (B,)
         _raw, clipped, _success = attack(fmodel, x, foolbox.criteria.Misclassification(y), epsilons=eps)
         x_adv = clipped.detach().clamp(0, 1)
+        pred_adv, pred_clean = _predict(model, x_adv), _predict(model, x)
+        if attacked is not model and not ATTACKS[name].needs_eps:
+            # a minimum-norm attack stops right at the folded model's decision boundary, where float
+            # rounding can leave `model` itself unfooled (1 of 32 FMN images measured): attack those
+            # again on `model`, so folding never lowers the success rate
+            redo = (pred_clean == y) & (pred_adv == y)  # (B,) bool
+            if redo.any():
+                plain = foolbox.PyTorchModel(model, bounds=(0, 1), device=device)
+                _raw, again, _success = attack(plain, x[redo], foolbox.criteria.Misclassification(y[redo]), epsilons=eps)
+                x_adv[redo] = again.detach().clamp(0, 1)
+                pred_adv[redo] = _predict(model, x_adv[redo])
         adversarial.append(x_adv)
-        adv_pred.append(_predict(model, x_adv))
-        clean_pred.append(_predict(model, x))
+        adv_pred.append(pred_adv)
+        clean_pred.append(pred_clean)
         if progress is not None:
             progress(min(start + batch_size, total), total)
 

@@ -189,7 +189,7 @@ def train_live(
     x = torch.from_numpy(np.asarray(image, dtype=np.float32))[None].to(device)  # (1, 3, H, W)
     y = torch.tensor([int(label)], device=device)
     report("attack", 0.0)
-    result = run_attack(model, x, y, attack, eps=eps, seed=seed)
+    result = run_attack(model, x, y, attack, eps=eps, seed=seed, fuse_batchnorm=False)  # no fx tracing beside other sessions
     adversarial = result.adversarial[0].cpu().numpy()
     clean_probs, adv_probs = classify(model, image[None])[0], classify(model, adversarial[None])[0]
     correct = bool(result.clean_pred[0] == y[0])
