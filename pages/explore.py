@@ -137,8 +137,16 @@ def render_explore(experiment: Experiment, params: dict) -> None:
                       cache_key=cache_key)
 
 
+@st.fragment
+def explore_body(experiment: Experiment) -> None:
+    """Pickers, gallery and views as one fragment: picking another image reruns only this part of the
+    page, not the navigation and the sidebar's experiment picker (a shorter path to the new image)."""
+    render_explore(experiment, explore_ui(experiment))
+
+
+
 st.title("Explore one image")
 st.caption("Pick an image and an attack; every view below is read from the experiment's cache, except the "
            "predictions on filtered images, which the model computes on the spot.")
 current = require_experiment()
-render_explore(current, explore_ui(current))
+explore_body(current)
