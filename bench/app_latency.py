@@ -33,6 +33,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from page_js import PICTURES_LOADED_JS  # bench/ is on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -88,8 +90,6 @@ FIRST_PICTURE_JS = """() => {
     const img = document.querySelector('[data-testid="stMain"] [data-testid="stImage"] img');
     return !!img && img.complete && img.naturalWidth > 0;
 }"""
-PICTURES_LOADED_JS = """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
-    .every(img => img.complete && img.naturalWidth > 0)"""
 
 
 def idle(page) -> None:

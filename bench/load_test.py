@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from page_js import IDLE_JS  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -71,13 +72,6 @@ PAGES = {  # sidebar link -> a heading only that page has
 }
 ATTACK_TEXT = {"FMN": "FMN", "PGD": "PGD", "DeepFool": "DeepFool"}  # option typed -> label in Explore's heading
 
-IDLE_JS = """() => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (!app) return false;
-    const state = app.getAttribute('data-test-script-state');
-    return state !== 'running' && state !== 'rerunRequested' && state !== 'initial'
-        && document.querySelectorAll('[data-stale="true"]').length === 0;
-}"""
 
 # Lab sessions: browser-side times (Date.now(), one clock for all contexts) of the live-training texts, and
 # when the script run the Train click started ("ran"), so that the end of that run can be told from an old page.

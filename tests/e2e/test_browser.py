@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.page_js import IDLE_JS, PICTURES_LOADED_JS
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / "artifacts" / "screenshots"
@@ -110,17 +112,8 @@ def page(server):
         browser.close()
 
 
-IDLE_JS = """() => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (!app) return false;
-    const state = app.getAttribute('data-test-script-state');
-    return state !== 'running' && state !== 'rerunRequested' && state !== 'initial'
-        && document.querySelectorAll('[data-stale="true"]').length === 0;
-}"""
 
 
-IMAGES_LOADED_JS = """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
-    .every(img => img.complete && img.naturalWidth > 0)"""
 
 
 def settle(tab) -> None:
@@ -128,7 +121,7 @@ def settle(tab) -> None:
     then let Plotly draw."""
     tab.wait_for_timeout(400)  # a click's rerun starts within this
     tab.wait_for_function(IDLE_JS, timeout=RENDER_TIMEOUT_MS, polling=200)
-    tab.wait_for_function(IMAGES_LOADED_JS, timeout=RENDER_TIMEOUT_MS, polling=200)
+    tab.wait_for_function(PICTURES_LOADED_JS, timeout=RENDER_TIMEOUT_MS, polling=200)
     tab.wait_for_timeout(800)
 
 
