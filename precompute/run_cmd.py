@@ -70,7 +70,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--eps", nargs="+", type=float, help="PGD budgets in 1/255 units (default 8)")
     p.add_argument(
         "--class-attacks", nargs="+",
-        help="attack units that get class-level maps and the defence, e.g. fmn pgd-8 deepfool (default: all)",
+        help="attack units that get class-level maps and the defence, e.g. fmn pgd-8 deepfool, or all "
+             "(default: the preset's, else all)",
     )
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the classifier (GPU)")
     p.add_argument("--out", default=DEFAULT_OUT, help="cache root directory (default: ./cache)")
@@ -88,7 +89,15 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     if args.eps is not None:
         values["eps"] = tuple(args.eps)
     if args.class_attacks is not None:
-        values["class_attacks"] = tuple(dict.fromkeys(args.class_attacks))
+        values["class_attacks"] = None if args.class_attacks == ["all"] else tuple(dict.fromkeys(args.class_attacks))
+    elif values.get("class_attacks") is not None:  # the preset's choice, narrowed to the attacks this run has
+        from precompute.stages.attack import attack_units
+
+        try:
+            units = attack_units(values.get("attacks", ExperimentConfig.attacks), values.get("eps", ExperimentConfig.eps))
+        except ValueError:  # a bad --eps: validate_config reports it
+            units = []
+        values["class_attacks"] = tuple(k for k in values["class_attacks"] if k in {key for key, _, _ in units})
     if values.get("train_data") == "none":  # --train-data none: no class-level maps
         values["train_data"] = None
     if args.bf16:

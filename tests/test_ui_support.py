@@ -296,3 +296,19 @@ def test_live_training_leaves_the_shared_model_in_eval_mode():
     with frozen_eval(counter):
         counter(torch.rand(1, 3, 8, 8))
     assert not model.training and not model[1].training
+
+
+def test_preset_class_attacks_follow_the_run_s_attacks():
+    """cifar10-paper trains class maps for Table IV's attacks only; narrowing --attacks or --eps narrows them,
+    `--class-attacks all` restores every attack unit."""
+    from precompute.cli import build_parser
+    from precompute.run_cmd import config_from_args
+
+    def config(*argv: str):
+        return config_from_args(build_parser("run").parse_args(["run", "--preset", "cifar10-paper", *argv]))
+
+    assert config().class_attacks == ("fmn", "pgd-8", "deepfool")
+    assert config("--attacks", "fmn", "pgd").class_attacks == ("fmn", "pgd-8")
+    assert config("--eps", "3").class_attacks == ("fmn", "deepfool")
+    assert config("--class-attacks", "all").class_attacks is None
+    assert config("--class-attacks", "pgd-1").class_attacks == ("pgd-1",)
