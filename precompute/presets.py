@@ -40,7 +40,7 @@ PRESETS: dict[str, dict] = {
         "train_data": os.path.join(SHARED, "data", "cifar10", "train-4000"),
         # Table IV: class maps for FMN, PGD 8/255 and DeepFool (not PGD 1 and 3/255, which Table IV lacks)
         "class_attacks": ("fmn", "pgd-8", "deepfool"),
-        # images per class-map step (METHOD leaves it open): 8 trains 4.5x faster than 32 for the same
+        # images per class-map step (METHOD leaves it open): 8 trains 3-4.5x faster than 32 for the same
         # defence (bench/bench_class_batch.py: clean 69.8 vs 70.4 %, PGD 42.4 vs 43.4 %, N = 1000), so
         # the complete run fits the 2 CPU cores' budget (docs/RESULTS.md)
         "class_batch_size": 8,
