@@ -46,6 +46,12 @@ class Bf16Classifier(nn.Module):
         with torch.autocast(self.device_type, dtype=torch.bfloat16):
             return self.model(x).float()
 
+    def with_folded_batchnorm(self) -> Bf16Classifier:
+        """The same wrapper around the BatchNorm-folded model (see core.map_training.fold_batchnorm)."""
+        from core.map_training import fold_batchnorm
+
+        return Bf16Classifier(fold_batchnorm(self.model), self.device_type).eval()
+
 
 def provenance(config: ExperimentConfig, device: torch.device) -> dict:
     """Versions, git commit and machine, saved in the manifest beside the results."""
