@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_chunk", "class_attacks", "class_batch_size_run", "quiet", "bf16"})
 # Hashed fields added after caches were shipped: left out of the hash while they keep this default, so
 # every existing experiment keeps its directory name (and `--preset demo` still rebuilds the same one).
-HASHED_ONLY_IF_SET = {"attack_steps": None}
+HASHED_ONLY_IF_SET = {"attack_steps": None, "fold_batchnorm": True}
 
 
 @dataclass
@@ -55,6 +55,9 @@ class ExperimentConfig:
     class_tol: float = 1e-3
     class_batch_size: int = 128  # minibatch of images per class-map step
     seed: int = 0  # seeds attacks (PGD random start) and class-map minibatches
+    # maps, class maps and attacks run on a copy of the model with BatchNorm folded into the convolutions:
+    # the same function up to float rounding, 1.3-2x faster on a CPU; False = the published arithmetic
+    fold_batchnorm: bool = True
     # --- run settings, not hashed ---
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     batch_size: int = 64  # maps trained at once (slots of the batched trainer)

@@ -28,6 +28,16 @@ def batch_size_option(value: str) -> int:
 
 batch_size_option.__name__ = "batch size (auto or a positive integer)"  # argparse names it in errors
 
+
+def on_off(value: str) -> bool:
+    """`on` | `off` -> True | False."""
+    if value not in ("on", "off"):
+        raise ValueError(value)
+    return value == "on"
+
+
+on_off.__name__ = "on or off"
+
 # option name -> (config field, type); None values mean "not given" so presets keep theirs
 _OVERRIDES = {
     "model": ("model", str),
@@ -58,6 +68,7 @@ _OVERRIDES = {
     "device": ("device", str),
     "class_chunk": ("class_chunk", int),
     "seed": ("seed", int),
+    "fold_batchnorm": ("fold_batchnorm", on_off),
 }
 
 

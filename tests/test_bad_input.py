@@ -293,6 +293,7 @@ BAD_INPUTS = [
             (("--out", ""), "expected --out to be a cache root directory, got an empty string"),
             (("--data", "cifar10", "--data-root", "/nonexistent"), "--data cifar10: CIFAR-10 not found under '/nonexistent'"),
             (("--batch-size", "many"), "argument --batch-size: invalid batch size"),
+            (("--fold-batchnorm", "maybe"), "argument --fold-batchnorm: invalid on or off value: 'maybe'"),
         ]
     ],
     # --- CLI options: precompute train-model ---

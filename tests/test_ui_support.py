@@ -262,6 +262,8 @@ def test_results_only_copy_is_detected_and_still_read(tmp_path):
                      train_limit=500, class_batch_size=16, class_min_steps=200, chunk_size=20),
     ExperimentConfig(name="custom", model="resnet18", input_norm="imagenet", image_size=224, data="my images/val",
                      attacks=("pgd",), eps=(1.0, 3.5), lam=0.01, limit=10, class_attacks=("pgd-1",)),
+    ExperimentConfig(name="demo", data="samples", lam=0.02, train_data="../shared/data/cifar10/train-4000",
+                     train_limit=500, class_batch_size=16, class_min_steps=200, chunk_size=20, fold_batchnorm=False),
 ])
 def test_rebuild_command_reproduces_the_configuration(config):
     import shlex
@@ -277,8 +279,10 @@ def test_rebuild_command_reproduces_the_configuration(config):
     assert sorted(rebuilt.attacks) == sorted(config.attacks) and rebuilt.class_attacks == config.class_attacks
     if "pgd" in config.attacks:
         assert sorted(rebuilt.eps) == sorted(config.eps)
-    if config.name == "demo":
+    if config.name == "demo" and config.fold_batchnorm:
         assert command == "python -m precompute run --preset demo"
+    if not config.fold_batchnorm:
+        assert command.endswith("--fold-batchnorm off")
 
 
 def test_live_training_leaves_the_shared_model_in_eval_mode():
@@ -312,3 +316,18 @@ def test_preset_class_attacks_follow_the_run_s_attacks():
     assert config("--eps", "3").class_attacks == ("fmn", "deepfool")
     assert config("--class-attacks", "all").class_attacks is None
     assert config("--class-attacks", "pgd-1").class_attacks == ("pgd-1",)
+
+
+def test_fold_batchnorm_option_is_hashed_only_when_off():
+    """Existing caches keep their names (folding has been the default); `--fold-batchnorm off`, the published
+    arithmetic, is another experiment, and every stage that trains or attacks receives it."""
+    import inspect
+
+    from experiments.config import ExperimentConfig
+    from precompute.stages import attack, class_maps, maps
+
+    on, off = ExperimentConfig(), ExperimentConfig(fold_batchnorm=False)
+    assert "fold_batchnorm" not in on.hashed_dict() and off.hashed_dict()["fold_batchnorm"] is False
+    assert on.config_hash() != off.config_hash()
+    for module in (attack, class_maps, maps):
+        assert "fuse_batchnorm=ctx.config.fold_batchnorm" in inspect.getsource(module).replace("cfg.", "ctx.config.")

@@ -27,10 +27,13 @@ BIG_COMMAND = "python -m precompute run --preset cifar10-paper"
 # `precompute run` options that set a hashed configuration field (run settings such as --device are left out)
 RUN_OPTIONS = ("model", "checkpoint", "input_norm", "data", "split", "data_root", "limit", "image_size", "attack_steps", "lam", "lr",
                "min_steps", "max_steps", "tol", "chunk_size", "train_data", "train_limit", "class_lam",
-               "class_min_steps", "class_max_steps", "class_batch_size", "pool", "permutations", "repairings", "seed")
+               "class_min_steps", "class_max_steps", "class_batch_size", "pool", "permutations", "repairings", "seed",
+               "fold_batchnorm")
 
 
 def _arg(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
     text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
     return shlex.quote(text)
 

@@ -40,6 +40,7 @@ def run_attack_stage(ctx: StageContext, prefix: str, key: str, name: str, eps: f
         result = run_attack(
             ctx.model, images, labels, name, eps=eps, seed=ctx.stage_seed(prefix, key, chunk),
             batch_size=ctx.config.batch_size, steps=ctx.config.attack_steps,
+            fuse_batchnorm=ctx.config.fold_batchnorm,
         )
         with torch.no_grad():
             probs = torch.softmax(ctx.model(result.adversarial.to(ctx.device)).float(), dim=1)

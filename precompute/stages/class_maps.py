@@ -51,6 +51,7 @@ def run_class_map_stage(ctx: StageContext, attack_key: str, num_classes: int) ->
             torch.from_numpy(labels[adv_pos]).to(ctx.device),
             num_classes=num_classes,
             config=class_config,
+            fuse_batchnorm=cfg.fold_batchnorm,
         )  # only the chosen classes have data, so only their maps train (seeded per class: same as one at a time)
         rows = torch.from_numpy(chosen)
         return {

@@ -62,7 +62,8 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
         else:
             images = torch.from_numpy(np.asarray(source[positions])).to(ctx.device)
         targets = torch.from_numpy(targets_all[positions]).to(ctx.device)
-        result = train_maps(ctx.model, images, targets, map_config, batch_size=cfg.batch_size)
+        result = train_maps(ctx.model, images, targets, map_config, batch_size=cfg.batch_size,
+                            fuse_batchnorm=cfg.fold_batchnorm)
         maps = to_display_order(result.maps).cpu()
         out = {
             "maps": maps.numpy().astype(cfg.map_dtype),
