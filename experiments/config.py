@@ -13,10 +13,11 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 
 # Fields left out of the hash (they don't change any stored number, or are added stage by stage).
-UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_chunk", "class_attacks", "class_batch_size_run", "quiet", "bf16"})
+UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_chunk", "class_attacks", "class_batch_size_run", "quiet"})
 # Hashed fields added after caches were shipped: left out of the hash while they keep this default, so
 # every existing experiment keeps its directory name (and `--preset demo` still rebuilds the same one).
-HASHED_ONLY_IF_SET = {"attack_steps": None, "fold_batchnorm": True}
+# bf16 changes maps well beyond float32 rounding (tests/test_bf16.py): a bf16 run is another experiment.
+HASHED_ONLY_IF_SET = {"attack_steps": None, "fold_batchnorm": True, "bf16": False}
 
 
 @dataclass
@@ -58,10 +59,10 @@ class ExperimentConfig:
     # maps, class maps and attacks run on a copy of the model with BatchNorm folded into the convolutions:
     # the same function up to float rounding, 1.3-2x faster on a CPU; False = the published arithmetic
     fold_batchnorm: bool = True
-    # --- run settings, not hashed ---
+    # --- run settings, not hashed (bf16 excepted, see HASHED_ONLY_IF_SET) ---
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     batch_size: int = 64  # maps trained at once (slots of the batched trainer)
-    bf16: bool = False  # bfloat16 autocast for the classifier on CUDA
+    bf16: bool = False  # bfloat16 autocast for the classifier on CUDA (hashed when on)
     class_chunk: int = 1  # classes trained together per resumable class-map unit (GPU: 10 keeps it busy)
     class_attacks: tuple[str, ...] | None = None  # attack units (e.g. "pgd-8") that get class maps; None = all
     extra: dict = field(default_factory=dict)  # free-form, hashed (e.g. notes that matter)

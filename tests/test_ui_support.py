@@ -264,6 +264,8 @@ def test_results_only_copy_is_detected_and_still_read(tmp_path):
                      attacks=("pgd",), eps=(1.0, 3.5), lam=0.01, limit=10, class_attacks=("pgd-1",)),
     ExperimentConfig(name="demo", data="samples", lam=0.02, train_data="../shared/data/cifar10/train-4000",
                      train_limit=500, class_batch_size=16, class_min_steps=200, chunk_size=20, fold_batchnorm=False),
+    ExperimentConfig(name="imagenette-resnet18", model="resnet18", input_norm="imagenet", data="imagenette", split="all",
+                     image_size=224, eps=(8.0,), lam=0.01, map_dtype="float16", bf16=True),
 ])
 def test_rebuild_command_reproduces_the_configuration(config):
     import shlex
@@ -329,5 +331,7 @@ def test_fold_batchnorm_option_is_hashed_only_when_off():
     on, off = ExperimentConfig(), ExperimentConfig(fold_batchnorm=False)
     assert "fold_batchnorm" not in on.hashed_dict() and off.hashed_dict()["fold_batchnorm"] is False
     assert on.config_hash() != off.config_hash()
+    bf16 = ExperimentConfig(bf16=True)  # bf16 moves maps far beyond rounding: never the float32 cache's directory
+    assert "bf16" not in on.hashed_dict() and bf16.config_hash() != on.config_hash()
     for module in (attack, class_maps, maps):
         assert "fuse_batchnorm=ctx.config.fold_batchnorm" in inspect.getsource(module).replace("cfg.", "ctx.config.")

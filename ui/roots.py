@@ -62,6 +62,8 @@ def rebuild_command(config: ExperimentConfig) -> str:
         parts.append("--attacks " + (" ".join(config.attacks) or "none"))
     if "pgd" in config.attacks and sorted(config.eps) != sorted(base.eps):
         parts.append("--eps " + " ".join(_arg(float(e)) for e in config.eps))
+    if config.bf16:
+        parts.append("--bf16")
     if config.class_attacks != base.class_attacks:
         parts.append("--class-attacks " + (" ".join(config.class_attacks) if config.class_attacks is not None else "all"))
     return " ".join(parts)
