@@ -12,6 +12,10 @@
 #   SWEEP_LIMIT=N                          the λ = 0.1 and 0.02 runs on the first N test images (default: all)
 #   OUT=DIR                                cache root (default: cache)
 #   DEVICE=cpu|cuda|auto                   (default: auto)
+#   EXTRA="..."                            more `precompute run` options for every run (a smoke test:
+#                                          EXTRA="--limit 8 --train-limit 40 --attack-steps 2 --min-steps 2
+#                                          --max-steps 4 --class-min-steps 2 --class-max-steps 3" SHIP=0 OUT=/tmp/x)
+#   SHIP=0                                 do not write the results-only copies under assets/results/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHECKPOINT=${1:-assets/resnet20-cifar10.pt}
@@ -20,6 +24,7 @@ LAUNCH=${LAUNCH:-python}
 DEVICE=${DEVICE:-auto}
 SWEEP=()
 if [ -n "${SWEEP_LIMIT:-}" ]; then SWEEP=(--limit "$SWEEP_LIMIT"); fi
+read -r -a MORE <<< "${EXTRA:-}"
 
 # precompute ARGS...: one timed `precompute` command; its last output line (the experiment directory) in $DIR
 precompute() {
@@ -35,20 +40,21 @@ precompute() {
 
 # ship DIR: a results-only copy (numbers, per-pair cosines, null distributions; no images, no maps)
 ship() {
+    [ "${SHIP:-1}" = 0 ] && return 0
     local target="assets/results/$(basename "$1")"
     rm -rf "$target" && cp -r "$1" "$target"
     python -m precompute prune "$target" --drop images maps train
 }
 
 echo "== Tables I, III and IV (λ = 0.5, PGD 1, 3, 8/255, class maps on train-4000)"
-precompute run --preset cifar10-paper --checkpoint "$CHECKPOINT" --device "$DEVICE" --out "$OUT"
+precompute run --preset cifar10-paper --checkpoint "$CHECKPOINT" --device "$DEVICE" --out "$OUT" "${MORE[@]}"
 python -m precompute report "$DIR"
 ship "$DIR"
 
 for lam in 0.1 0.02; do
     echo "== Table I at λ = $lam"
     precompute run --preset cifar10-paper --checkpoint "$CHECKPOINT" --device "$DEVICE" --out "$OUT" \
-        --lam "$lam" --eps 8 --train-data none "${SWEEP[@]}"
+        --lam "$lam" --eps 8 --train-data none "${SWEEP[@]}" "${MORE[@]}"
     python -m precompute report "$DIR"
     ship "$DIR"
 done
