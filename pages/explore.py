@@ -144,7 +144,6 @@ def explore_body(experiment: Experiment) -> None:
     render_explore(experiment, explore_ui(experiment))
 
 
-
 st.title("Explore one image")
 st.caption("Pick an image and an attack; every view below is read from the experiment's cache, except the "
            "predictions on filtered images, which the model computes on the spot.")

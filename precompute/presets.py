@@ -41,8 +41,8 @@ PRESETS: dict[str, dict] = {
         # Table IV: class maps for FMN, PGD 8/255 and DeepFool (not PGD 1 and 3/255, which Table IV lacks)
         "class_attacks": ("fmn", "pgd-8", "deepfool"),
         # images per class-map step (METHOD leaves it open): 8 trains 3-4.5x faster than 32 for the same
-        # defence (bench/bench_class_batch.py: clean 69.8 vs 70.4 %, PGD 42.4 vs 43.4 %, N = 1000), so
-        # the complete run fits the 2 CPU cores' budget (docs/RESULTS.md)
+        # defence (bench/bench_class_batch.py: clean 69.8 vs 70.4 %, PGD 42.4 vs 43.4 %, N = 1000): part
+        # of keeping the complete run near the 2 CPU cores' 2-hour budget (docs/RESULTS.md)
         "class_batch_size": 8,
         "batch_size": 0,  # auto: 64 on a CPU, up to 1024 on a GPU
     },
