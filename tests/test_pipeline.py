@@ -226,3 +226,33 @@ def test_unwritable_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
         assert code == 2 and "writable" in capsys.readouterr().err
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("fold", ["on", "off"])
+def test_fold_batchnorm_option_reaches_every_trainer_and_attack(fold: str, tmp_path: Path, monkeypatch) -> None:
+    """`--fold-batchnorm` decides, in a real run, whether the attacks, the per-image maps and the class maps
+    see the BatchNorm-folded network: each caller of `fold_batchnorm` is recorded by its file."""
+    import inspect
+
+    import core.class_maps
+    import core.map_training
+
+    original, callers = core.map_training.fold_batchnorm, []
+
+    def recording_fold(model):
+        callers.append(Path(inspect.stack()[1].filename).name)
+        return original(model)
+
+    monkeypatch.setattr(core.map_training, "fold_batchnorm", recording_fold)  # per-image maps; attacks import it late
+    monkeypatch.setattr(core.class_maps, "fold_batchnorm", recording_fold)
+    tiny = ["run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
+            "--data", str(CIFAR_TEST), "--limit", "3", "--attacks", "fmn", "--attack-steps", "3",
+            "--lam", "0.1", "--min-steps", "2", "--max-steps", "3", "--permutations", "3", "--repairings", "1",
+            "--train-data", str(CIFAR_TRAIN), "--train-limit", "12", "--class-min-steps", "1",
+            "--class-max-steps", "2", "--class-batch-size", "4", "--quiet", "--fold-batchnorm", fold,
+            "--out", str(tmp_path)]
+    assert main(tiny) == 0
+    if fold == "off":
+        assert callers == []
+    else:
+        assert {"attacks.py", "map_training.py", "class_maps.py"} <= set(callers), callers

@@ -322,16 +322,12 @@ def test_preset_class_attacks_follow_the_run_s_attacks():
 
 def test_fold_batchnorm_option_is_hashed_only_when_off():
     """Existing caches keep their names (folding has been the default); `--fold-batchnorm off`, the published
-    arithmetic, is another experiment, and every stage that trains or attacks receives it."""
-    import inspect
-
+    arithmetic, is another experiment (tests/test_pipeline.py checks every stage that trains or attacks
+    receives it)."""
     from experiments.config import ExperimentConfig
-    from precompute.stages import attack, class_maps, maps
 
     on, off = ExperimentConfig(), ExperimentConfig(fold_batchnorm=False)
     assert "fold_batchnorm" not in on.hashed_dict() and off.hashed_dict()["fold_batchnorm"] is False
     assert on.config_hash() != off.config_hash()
     bf16 = ExperimentConfig(bf16=True)  # bf16 moves maps far beyond rounding: never the float32 cache's directory
     assert "bf16" not in on.hashed_dict() and bf16.config_hash() != on.config_hash()
-    for module in (attack, class_maps, maps):
-        assert "fuse_batchnorm=ctx.config.fold_batchnorm" in inspect.getsource(module).replace("cfg.", "ctx.config.")
