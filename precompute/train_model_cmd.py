@@ -8,6 +8,7 @@ Example (the shipped ResNet-20, CPU schedule):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import torch
 
 from core.data.image_folder import load_image_folder
 from core.devices import resolve_device
-from core.models.checkpoints import save_checkpoint
+from core.models.checkpoints import read_checkpoint, save_checkpoint
 from core.models.registry import build_model, get_model_spec
 from core.models.weights import resolve_backbone_weights
 from core.training import TrainConfig, train_classifier
@@ -50,6 +51,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "--backbone-weights",
         default="none",
         help="resnet18/vit_b_16 backbone: a weights file, 'imagenet' (torchvision cache or download) or 'none'",
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        help="start from this checkpoint of the same model (a fine-tune or a warm restart of a finished run: "
+        "a new schedule from its weights); its training record is kept under 'init' in the new one",
     )
     p.add_argument("--device", default="auto")
     p.add_argument(
@@ -95,6 +102,8 @@ def validate_args(args: argparse.Namespace) -> None:
         raise ValueError(f"expected --milestones to be epochs >= 1, got {bad[0]}")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"expected --threads >= 1, got {args.threads}")
+    if args.init is not None and args.backbone_weights not in (None, "none"):
+        raise ValueError("expected either --init (a whole classifier) or --backbone-weights, not both")
     if args.model == "resnet20" and args.backbone_weights not in (None, "none"):
         raise ValueError(
             f"expected --backbone-weights none for resnet20 (it has no pretrained backbone; resnet18 and vit_b_16 do), "
@@ -115,6 +124,13 @@ def _read_state(path: str, device: torch.device) -> dict:
     if not isinstance(state, dict) or not {"model", "optimizer", "generator", "record"} <= set(state):
         raise ValueError(f"expected {path!r} to hold the saved state of an interrupted run; pass --restart to start over")
     return state
+
+
+def _init_record(path: str) -> dict:
+    """Where a warm-started run came from: the checkpoint's path, sha256 and its own training record."""
+    with open(path, "rb") as fh:
+        sha = hashlib.sha256(fh.read()).hexdigest()
+    return {"checkpoint": os.path.abspath(path), "sha256": sha, "record": read_checkpoint(path).get("record")}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # the model first: a bad --backbone-weights file is refused before the data are decoded
     weights = resolve_backbone_weights(args.model, args.backbone_weights) if args.model != "resnet20" else None
-    model = build_model(args.model, input_norm=args.input_norm, backbone_weights=weights)
+    model = build_model(args.model, checkpoint=args.init, input_norm=args.input_norm, backbone_weights=weights)
+    init = _init_record(args.init) if args.init else None
     t0 = time.perf_counter()
     train = load_image_folder(args.data, size=spec.input_size)
     test = load_image_folder(args.test_data, size=spec.input_size) if args.test_data else train
@@ -190,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
         machine=f"{platform.node()} {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
         torch=str(torch.__version__),
     )
+    if init is not None:
+        record["init"] = init
     save_checkpoint(args.out, net, args.model, model.input_norm, record)
     with open(os.path.splitext(args.out)[0] + ".train.json", "w") as fh:
         json.dump(record, fh, indent=1)

@@ -157,3 +157,39 @@ def test_adam_head_only_trains_only_the_head_like_plain_adam():
     adam.step()
     torch.testing.assert_close(model[3].weight, reference[3].weight, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(model[3].bias, reference[3].bias, rtol=1e-5, atol=1e-7)
+
+
+def test_train_model_init_starts_from_the_checkpoint_and_keeps_its_record(tmp_path):
+    """`train-model --init`: the new run starts from the given weights (with a vanishing learning rate the
+    convolutions stay where the checkpoint put them, while a run without --init starts elsewhere) and its
+    record names the checkpoint (sha256) and carries the checkpoint's own record."""
+    import hashlib
+
+    from PIL import Image
+
+    from core.models.checkpoints import read_checkpoint, save_checkpoint
+    from core.models.resnet20 import ResNet20
+    from precompute.cli import main
+
+    folder = tmp_path / "data"
+    for k, cls in enumerate(["cat", "dog"]):
+        (folder / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (32, 32), (50 * k + 20, 30 * i, 90)).save(folder / cls / f"{i}.png")
+    torch.manual_seed(5)
+    start = tmp_path / "start.pt"
+    save_checkpoint(str(start), ResNet20(10), "resnet20", "none", {"note": "the earlier run"})
+    common = ["train-model", "--data", str(folder), "--epochs", "1", "--batch-size", "4", "--lr", "1e-9",
+              "--momentum", "0", "--weight-decay", "0", "--device", "cpu"]
+    assert main([*common, "--init", str(start), "--out", str(tmp_path / "warm.pt")]) == 0
+    assert main([*common, "--out", str(tmp_path / "cold.pt")]) == 0
+    before = read_checkpoint(str(start))["state_dict"]
+    warm, cold = read_checkpoint(str(tmp_path / "warm.pt")), read_checkpoint(str(tmp_path / "cold.pt"))
+    convs = [k for k in before if k.endswith("conv1.weight") or k == "linear.weight"]
+    assert convs
+    for key in convs:
+        assert torch.allclose(warm["state_dict"][key], before[key], atol=1e-6), key
+        assert not torch.allclose(cold["state_dict"][key], before[key], atol=1e-3), key
+    init = warm["record"]["init"]
+    assert init["sha256"] == hashlib.sha256(start.read_bytes()).hexdigest()
+    assert init["record"] == {"note": "the earlier run"} and "init" not in cold["record"]
