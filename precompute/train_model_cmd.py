@@ -1,8 +1,10 @@
 """`python -m precompute train-model`: train a classifier (METHOD §6) and save a checkpoint.
 
-Example (the shipped ResNet-20, CPU schedule):
+Example (the shipped ResNet-20's CPU schedule, then its warm restart; README "The shipped model"):
     python -m precompute train-model --model resnet20 --data /path/train --test-data ../shared/data/cifar10/test-1000 \
-        --epochs 60 --schedule onecycle --lr 0.2 --batch-size 128 --nesterov --weight-decay 5e-4 --out assets/resnet20-cifar10.pt
+        --epochs 70 --schedule onecycle --lr 0.2 --batch-size 128 --nesterov --weight-decay 5e-4 --seed 1 --out r20-70.pt
+    python -m precompute train-model --model resnet20 --init r20-70.pt --data /path/train --test-data ... \
+        --epochs 10 --schedule onecycle --lr 0.02 --batch-size 128 --nesterov --weight-decay 5e-4 --seed 2 --out m.pt
 """
 
 from __future__ import annotations
