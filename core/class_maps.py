@@ -223,8 +223,11 @@ def _step(
     counts = torch.tensor([r.numel() for _, r in parts], device=device, dtype=maps.dtype)  # (P,)
 
     leaf = maps.detach().requires_grad_(True)
-    own_maps = leaf[positions]  # (P, C, H, W)
-    filtered = apply_fourier_maps(images[rows], own_maps[owner])  # (R, C, H, W)
+    own_maps = leaf.index_select(0, positions)  # (P, C, H, W)
+    # index_select, not own_maps[owner]: its backward is index_add_, a fixed-order sum; the backward of
+    # advanced indexing (index_put_ with accumulate) adds the rows of one map in thread-dependent order on
+    # a CPU, which made two runs of the same command differ (6.5e-5 after 210 steps, 2 threads)
+    filtered = apply_fourier_maps(images[rows], own_maps.index_select(0, owner))  # (R, C, H, W)
     if channels_last:
         filtered = filtered.contiguous(memory_format=torch.channels_last)
     logits = model(filtered)  # (R, K)
