@@ -10,7 +10,6 @@ Example (the shipped ResNet-20's CPU schedule, then its warm restart; README "Th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from core.models.checkpoints import read_checkpoint, save_checkpoint
 from core.models.registry import build_model, get_model_spec
 from core.models.weights import resolve_backbone_weights
 from core.training import TrainConfig, train_classifier
+from experiments.config import sha256_file
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -130,9 +130,7 @@ def _read_state(path: str, device: torch.device) -> dict:
 
 def _init_record(path: str) -> dict:
     """Where a warm-started run came from: the checkpoint's path, sha256 and its own training record."""
-    with open(path, "rb") as fh:
-        sha = hashlib.sha256(fh.read()).hexdigest()
-    return {"checkpoint": os.path.abspath(path), "sha256": sha, "record": read_checkpoint(path).get("record")}
+    return {"checkpoint": os.path.abspath(path), "sha256": sha256_file(path), "record": read_checkpoint(path).get("record")}
 
 
 def run(args: argparse.Namespace) -> int:
