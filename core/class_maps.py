@@ -226,8 +226,9 @@ def _step(
     own_maps = leaf.index_select(0, positions)  # (P, C, H, W)
     # index_select, not own_maps[owner]: its backward is index_add_, a fixed-order sum. The backward of
     # advanced indexing (index_put_ with accumulate) can add one map's rows in thread-dependent order on a
-    # CPU (every one of 100 repeats differed in a 512-row check on 2 threads); two demo builds with it had
-    # different class maps (6.5e-5 apart after 210 steps on 2 threads, identical on 1 thread or with it)
+    # CPU when one map's rows are split between threads; two demo builds with it had different class maps
+    # (6.5e-5 apart after 210 steps on 2 threads). tests/test_class_maps.py::test_step_gradient_sums_in_a_fixed_order
+    # fails with advanced indexing and passes with index_select.
     filtered = apply_fourier_maps(images[rows], own_maps.index_select(0, owner))  # (R, C, H, W)
     if channels_last:
         filtered = filtered.contiguous(memory_format=torch.channels_last)

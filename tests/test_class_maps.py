@@ -174,3 +174,38 @@ def test_bad_input(akamaster_model, small_sets):
         train_class_maps(
             akamaster_model, clean, clean_labels, adv, adv_labels, adv_true, 10, ClassMapConfig(batch_size=0)
         )
+
+
+def test_step_gradient_sums_in_a_fixed_order():
+    """Two identical class-map steps give bit-identical maps on a multi-threaded CPU.
+
+    The step's gradient adds the contributions of all rows that share a map. Advanced indexing
+    (`own_maps[owner]`) sums them with index_put_(accumulate=True), which on a CPU adds in thread-dependent
+    order; the demo's class maps then changed from one build to the next. The middle map's 424 rows straddle
+    the point where two threads split the 1024 rows, so both threads add into it (every one of 29 repeated
+    gradients differed that way); on a single core this test cannot tell the two apart.
+    """
+    from core.class_maps import _step
+    from core.map_training import SlotAdam
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(1024, 3, 32, 32, generator=generator)  # (R, C, H, W)
+    targets = torch.randint(0, 10, (1024,), generator=generator)  # (R,)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()
+    torch.nn.init.normal_(model[1].weight, std=0.05, generator=generator)
+    parts = [(0, torch.arange(0, 300)), (1, torch.arange(300, 724)), (3, torch.arange(724, 1024))]
+    start = torch.rand(4, 3, 32, 32, generator=generator)  # (G, C, H, W): four maps, three trained
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        results = []
+        for _ in range(8):
+            maps = start.clone()
+            _step(model, maps, SlotAdam(maps, lr=0.01), images, targets, parts, lam=1e-3, channels_last=False)
+            results.append(maps)
+    finally:
+        torch.set_num_threads(threads)
+    assert not torch.equal(results[0][1], start[1])  # the step moved the trained maps ...
+    assert torch.equal(results[0][2], start[2])  # ... and left the untrained one alone
+    for other in results[1:]:
+        assert torch.equal(other, results[0])
