@@ -110,3 +110,46 @@ def test_a_damaged_part_is_recomputed_during_the_merge(tmp_path: Path) -> None:
 
 def _concatenate(blocks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
+
+
+class _CountingBars(Progress):
+    """Records each bar's total, starting count and final count instead of drawing it."""
+
+    def __init__(self) -> None:
+        super().__init__(quiet=False, rank=1)
+        self.bars: list[dict[str, int]] = []
+
+    def bar(self, stage: str, total: int, initial: int = 0) -> object:
+        record = {"total": total, "count": initial, "initial": initial}
+        self.bars.append(record)
+
+        class _Bar:
+            def update(self, n: int = 1) -> None:
+                record["count"] += n
+
+            def close(self) -> None:
+                pass
+
+        return _Bar()
+
+
+class _SecondOfTwoRanks(DistContext):
+    """Rank 1 of 2 without a process group: the barrier is a no-op, rank 0 never returns here."""
+
+    def __init__(self) -> None:
+        super().__init__(rank=1, world_size=2)
+
+    def barrier(self) -> None:
+        pass
+
+
+def test_a_ranks_progress_bar_counts_its_own_items(tmp_path: Path) -> None:
+    """With torchrun, rank 1 of 2 owns chunks 1 and 3 of 23 items in chunks of 5 (10 items): its bar ends
+    full at 10, not at 10 of 23; a chunk already in the cache starts it part-way."""
+    store = _store(tmp_path / "s")
+    bars = _CountingBars()
+    assert run_chunked(store, "maps-x", 23, 5, lambda c, rows: _maps(rows), _SecondOfTwoRanks(), bars) is None
+    assert bars.bars == [{"total": 10, "count": 10, "initial": 0}]
+    Path(store.part_path("maps-x", 3)).unlink()
+    run_chunked(store, "maps-x", 23, 5, lambda c, rows: _maps(rows), _SecondOfTwoRanks(), bars)
+    assert bars.bars[1] == {"total": 10, "count": 10, "initial": 5}

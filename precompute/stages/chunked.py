@@ -74,7 +74,11 @@ def run_chunked(
     mine = [c for c in range(n_chunks) if ctx.owns(c)]
     todo = [c for c in mine if not store.has_part(stage, c)]
     start = time.perf_counter()
-    bar = progress.bar(stage, total=n_items, initial=n_items - sum(len(_positions(c, chunk_size, n_items)) for c in todo) if ctx.world_size == 1 else 0)
+    # each rank's bar counts its own items (with torchrun, the whole stage's count would show a rank at 50 %
+    # when the stage is done and double its ETA); chunks already in the cache start it part-way
+    own_items = sum(len(_positions(c, chunk_size, n_items)) for c in mine)
+    left_items = sum(len(_positions(c, chunk_size, n_items)) for c in todo)
+    bar = progress.bar(stage, total=own_items, initial=own_items - left_items)
     for chunk in todo:
         positions = _positions(chunk, chunk_size, n_items)
         arrays = compute(chunk, positions)
