@@ -8,6 +8,7 @@ import streamlit as st
 from experiments.reader import Experiment
 from ui import figures
 from ui.downloads import csv_bytes
+from ui.entry import through_app
 from ui.loaders import class_averages, repaired_cosines
 from ui.paper_numbers import TABLE_III, attack_label, eps_of, paper_row
 from ui.picker import require_experiment, show_results_only
@@ -165,6 +166,7 @@ def render_eps_sweep(experiment: Experiment) -> None:
             "fools the model more often; the paper finds the correlation (IdCor) about the same at every ε." + note)
 
 
+through_app()
 st.title("Correlations")
 current = require_experiment()
 render_table(current)

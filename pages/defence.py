@@ -8,6 +8,7 @@ import streamlit as st
 from experiments.reader import Experiment
 from ui import figures
 from ui.downloads import csv_bytes, npy_bytes
+from ui.entry import through_app
 from ui.loaders import defence_views, experiment_model
 from ui.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS, attack_label
 from ui.picker import require_experiment, show_results_only
@@ -125,6 +126,7 @@ def render_table(experiment: Experiment) -> None:
                        mime="text/csv", key="defence_table_csv")
 
 
+through_app()
 st.title("Defence with class-level maps")
 current = require_experiment()
 params = defence_ui(current)

@@ -8,6 +8,7 @@ import streamlit as st
 from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment
 from ui.compute import image_numbers
+from ui.entry import through_app
 from ui.loaders import cached_image_views, experiment_model, thumbnail_pngs
 from ui.paper_numbers import attack_label, eps_of
 from ui.picker import require_experiment, show_results_only
@@ -144,6 +145,7 @@ def explore_body(experiment: Experiment) -> None:
     render_explore(experiment, explore_ui(experiment))
 
 
+through_app()
 st.title("Explore one image")
 st.caption("Pick an image and an attack; every view below is read from the experiment's cache, except the "
            "predictions on filtered images, which the model computes on the spot.")

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from experiments.reader import Experiment
+from ui.entry import through_app
 from ui.loaders import both_maps_positions, figure_one_rows
 from ui.paper_numbers import attack_label
 from ui.picker import current_experiment, show_how_to_build, show_results_only
@@ -107,6 +108,7 @@ def render_build_more() -> None:
     st.caption("New experiments appear in the sidebar's picker (they are written to cache/).")
 
 
+through_app()
 render_intro()
 current = current_experiment()
 if current is None:

@@ -14,6 +14,7 @@ from core.attacks import ATTACKS
 from experiments.reader import Experiment
 from ui.arrays import to_hwc_uint8
 from ui.compute import classify, train_live
+from ui.entry import through_app
 from ui.live import LIVE_SLOTS, BusyError, live_slot
 from ui.loaders import experiment_model
 from ui.picker import require_experiment, show_results_only
@@ -139,6 +140,7 @@ def render_lab_result(experiment: Experiment) -> None:
                       cache_key=(result["run_id"],), per_session=True)
 
 
+through_app()
 st.title("Lab: train maps live")
 st.caption("Maps for one image take seconds on a CPU at 32×32 (much longer at 224×224). "
            f"At most {LIVE_SLOTS} trainings run at once on this server; the others wait for a free slot.")

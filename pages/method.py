@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.entry import through_app
 from ui.picker import current_experiment
 
 
@@ -102,6 +103,7 @@ def render_caveats(params: dict) -> None:
     )
 
 
+through_app()
 st.title("How it works")
 method_params = method_ui()
 render_fourier_map()

@@ -165,6 +165,18 @@ def choose(tab, label: str, text: str) -> None:
     settle(tab)
 
 
+def test_first_visit_to_a_page_address(page, server):
+    """The server's very first request is a page's own address (a bookmark, a tab reconnecting after a
+    restart): the page must still run through app.py, with its title, the picker and the named pages.
+    Must stay the module's first test: afterwards the server has left Streamlit's pages/ fallback."""
+    open_page(page, server, "method", "How it works")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert sidebar.get_by_text("Experiment to show").count() == 1
+    assert sidebar.get_by_role("link", name="Home").count() == 1
+    assert sidebar.get_by_role("link", name="app").count() == 0
+    assert page.url.rstrip("/").endswith("/method")
+
+
 def test_home(page, server):
     open_page(page, server, "", "Essential and adversarial frequencies of an image classifier")
     # the Fig. 1 picture: 3 rows of 4 pictures (original, adversarial, both filtered), no Plotly on the first page
