@@ -114,7 +114,7 @@ def first_page(page, url: str, start: float) -> tuple[float, float]:
 # heading is there and then until the page shows the new state: script run finished, no stale element, every
 # picture loaded; checked at every animation frame, so a time is that of the frame that painted it.
 SWITCH_JS = """(number) => new Promise((resolve, reject) => {
-    const button = [...document.querySelectorAll('[data-testid="stButton"] button')]
+    const button = [...document.querySelectorAll('.fmaps-gallery button')]
         .find(b => b.innerText.trim() === number);
     if (!button) { reject(new Error('no gallery button ' + number)); return; }
     const idle = (IDLE_JS);
@@ -178,7 +178,7 @@ def main() -> None:
             idle(page)
             shown = page.get_by_text(re.compile(r"Image #\d+ ·")).first.inner_text()
             current = re.search(r"#\d+", shown).group(0)
-            buttons = page.locator('[data-testid="stButton"] button').filter(has_text=re.compile(r"^#\d+$"))
+            buttons = page.locator('.fmaps-gallery button').filter(has_text=re.compile(r"^#\d+$"))
             numbers = [n for n in (buttons.nth(i).inner_text() for i in range(buttons.count())) if n != current]
             numbers = numbers[:args.images]  # every click changes the image shown
             modes = {"pictures (default)": switch_images(page, numbers)}

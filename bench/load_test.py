@@ -441,7 +441,7 @@ class LoadTest:
             ok = await self.nav(s, "Explore")
             current = "Explore" if ok else current
             if ok and not numbers:
-                buttons = page.locator('[data-testid="stButton"] button').filter(has_text=re.compile(r"^#\d+$"))
+                buttons = page.locator('.fmaps-gallery button').filter(has_text=re.compile(r"^#\d+$"))
                 numbers = [int((await buttons.nth(i).inner_text()).strip("#")) for i in range(await buttons.count())]
                 shown = re.search(r"attack: (\w+)", await image_heading.inner_text(timeout=self.left_ms()))
                 attack = shown.group(1) if shown else attack

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment
 from ui.compute import image_numbers
 from ui.entry import through_app
-from ui.loaders import cached_image_views, experiment_model, thumbnail_pngs
+from ui.gallery import GalleryItem, image_gallery
+from ui.loaders import cached_image_views, experiment_model, image_labels, thumbnail_uris
 from ui.paper_numbers import attack_label, eps_of
 from ui.picker import require_experiment, show_results_only
 from ui.roots import manifest_stamp
@@ -35,35 +35,16 @@ def attack_choice(keys: list[str], key_prefix: str, cols: list) -> str | None:
                              key=f"{key_prefix}_eps")
 
 
-def image_labels(experiment: Experiment, attack_key: str | None) -> tuple[dict[int, str], np.ndarray]:
-    """Picker label per image (index, true class, prediction, whether it has both maps) and that mask (N,)."""
-    labels, pred, classes = experiment.labels(), experiment.pred(), experiment.classes
-    has = np.zeros(experiment.n, bool)
-    if ESSENTIAL in experiment.map_set_names():
-        has = np.asarray(experiment.map_set(ESSENTIAL)["status"]) == STATUS_KEPT
-        if attack_key and adversarial_set(attack_key) in experiment.map_set_names():
-            has &= np.asarray(experiment.map_set(adversarial_set(attack_key))["status"]) == STATUS_KEPT
-    out = {}
-    for i in range(experiment.n):
-        verdict = "✓" if pred[i] == labels[i] else f"→ {classes[pred[i]]}"
-        out[i] = f"#{i} {classes[labels[i]]} {verdict}{' · both maps' if has[i] else ''}"
-    return out, has
-
-
-def gallery(experiment: Experiment, indices: list[int]) -> None:
-    """Thumbnails of up to GALLERY images; clicking one's button picks it."""
+def gallery(experiment: Experiment, indices: list[int], names: dict[int, str], selected: int) -> None:
+    """Thumbnails of up to GALLERY images; clicking one picks it (one element: ui/gallery.py)."""
     if len(indices) > GALLERY:
         pages = (len(indices) + GALLERY - 1) // GALLERY
         page = st.number_input(f"Gallery page (of {pages})", 1, pages, 1, key="explore_gallery_page")
         indices = indices[(page - 1) * GALLERY: page * GALLERY]
-    pictures = thumbnail_pngs(experiment.path, manifest_stamp(experiment.path), tuple(indices))  # encoded once
-    per_row = 12
-    for start in range(0, len(indices), per_row):
-        cols = st.columns(per_row)
-        for col, index, picture in zip(cols, indices[start:start + per_row], pictures[start:start + per_row], strict=False):
-            col.image(picture, width="stretch", output_format="PNG")
-            col.button(f"#{index}", key=f"explore_thumb_{index}", on_click=set_value, args=("explore_image", index),
-                       width="stretch")
+    uris = thumbnail_uris(experiment.path, manifest_stamp(experiment.path), tuple(indices))  # encoded once
+    items = [GalleryItem(index, uri, names[index]) for index, uri in zip(indices, uris, strict=True)]
+    image_gallery(items, selected, key="explore_gallery", on_pick=lambda index: set_value("explore_image", index),
+                  label="Images of the experiment: click one to pick it")
 
 
 def explore_ui(experiment: Experiment) -> dict:
@@ -79,13 +60,13 @@ def explore_ui(experiment: Experiment) -> dict:
     if not indices:
         st.info(f"No image of class {cls} in this experiment.")
         return {"attack": attack, "index": None}
-    names, has = image_labels(experiment, attack)
+    names, has = image_labels(experiment.path, manifest_stamp(experiment.path), attack)
     if st.session_state.get("explore_image") not in indices:  # first visit or new class: an image with both maps
         st.session_state["explore_image"] = next((i for i in indices if has[i]), indices[0])
     index = cols[3].selectbox("Image", indices, format_func=names.get, key="explore_image")
     if experiment.has_images:
-        with st.expander("Gallery: click a number to pick that image", expanded=True):
-            gallery(experiment, indices)
+        with st.expander("Gallery: click a picture to pick that image", expanded=True):
+            gallery(experiment, indices, names, int(index))
     return {"attack": attack, "index": int(index)}
 
 

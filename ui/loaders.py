@@ -83,6 +83,26 @@ def cached_image_views(experiment: Experiment, index: int, attack_key: str | Non
                        model_id(experiment) if model is not None else "none")
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def image_labels(path: str, stamp: int, attack_key: str | None) -> tuple[dict[int, str], np.ndarray]:
+    """Picker label per image (index, true class, prediction, whether it has both maps) and that mask (N,).
+
+    Cached: building N labels and reading two map sets' status took about a tenth of an image switch.
+    """
+    experiment = _open(path, stamp)
+    labels, pred, classes = experiment.labels(), experiment.pred(), experiment.classes
+    has = np.zeros(experiment.n, bool)
+    if ESSENTIAL in experiment.map_set_names():
+        has = np.asarray(experiment.map_set(ESSENTIAL)["status"]) == STATUS_KEPT
+        if attack_key and adversarial_set(attack_key) in experiment.map_set_names():
+            has &= np.asarray(experiment.map_set(adversarial_set(attack_key))["status"]) == STATUS_KEPT
+    out = {}
+    for i in range(experiment.n):
+        verdict = "✓" if pred[i] == labels[i] else f"→ {classes[pred[i]]}"
+        out[i] = f"#{i} {classes[labels[i]]} {verdict}{' · both maps' if has[i] else ''}"
+    return out, has
+
+
 def both_maps_positions(experiment: Experiment, attack_key: str) -> np.ndarray:
     """Indices of images with an essential and an adversarial map for `attack_key` (P,) int64."""
     names = experiment.map_set_names()
@@ -122,21 +142,19 @@ def figure_one_rows(experiment: Experiment, indices: np.ndarray, attack_key: str
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def thumbnails(path: str, stamp: int, indices: tuple[int, ...]) -> np.ndarray:
-    """uint8 (B, H, W, 3) pictures of the images at `indices`."""
+    """uint8 (B, H, W, 3) pictures of the images at `indices`, at their stored size."""
     images = _open(path, stamp).images()
     if not indices:
         return np.zeros((0, 1, 1, 3), np.uint8)
-    pictures = np.asarray(images[list(indices)]).transpose(0, 2, 3, 1)  # (B, H, W, 3)
-    factor = max(1, 96 // pictures.shape[1])  # small images enlarged with crisp pixels
-    return pictures.repeat(factor, axis=1).repeat(factor, axis=2)
+    return np.asarray(images[list(indices)]).transpose(0, 2, 3, 1)  # (B, H, W, 3)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def thumbnail_pngs(path: str, stamp: int, indices: tuple[int, ...]) -> list[bytes]:
-    """thumbnails() as PNG bytes, encoded once rather than on every rerun of the page that shows them."""
-    from ui.pictures import encode_png
+def thumbnail_uris(path: str, stamp: int, indices: tuple[int, ...]) -> list[str]:
+    """thumbnails() as data URIs for the gallery (ui/gallery.py), encoded once rather than on every rerun."""
+    from ui.gallery import thumbnail_uri
 
-    return [encode_png(picture) for picture in thumbnails(path, stamp, indices)]
+    return [thumbnail_uri(picture) for picture in thumbnails(path, stamp, indices)]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -248,6 +266,6 @@ def defence_views(experiment: Experiment, index: int, attack_key: str | None, ma
 
 __all__ = [
     "CacheError", "list_experiments", "open_experiment", "experiment_model", "cached_image_views", "figure_one_rows",
-    "both_maps_positions", "thumbnails",
+    "both_maps_positions", "image_labels", "thumbnails", "thumbnail_uris",
     "paired_maps", "repaired_cosines", "class_averages", "defence_views",
 ]
