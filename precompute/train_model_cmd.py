@@ -45,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--schedule", choices=["multistep", "onecycle"], default=d.schedule)
     p.add_argument("--milestones", type=int, nargs="*", default=list(d.milestones))
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--average-from", type=int, default=d.average_from, metavar="EPOCH",
+                   help="stochastic weight averaging: save the average of the weights at the end of epochs EPOCH.."
+                        "--epochs (1-based), BatchNorm statistics recomputed on the training images; 0 (default): off. "
+                        "Not in METHOD; e.g. with --init, a constant lr (--schedule multistep --milestones) and 10 epochs")
     p.add_argument("--crop-padding", type=int, default=d.crop_padding)
     p.add_argument("--no-flip", action="store_true")
     p.add_argument("--head-only", action="store_true", help="train only the classification head")
@@ -99,6 +103,10 @@ def validate_args(args: argparse.Namespace) -> None:
         raise ValueError(f"expected --label-smoothing in [0, 1), got {args.label_smoothing:g}")
     if args.crop_padding < 0:
         raise ValueError(f"expected --crop-padding >= 0, got {args.crop_padding}")
+    if not 0 <= args.average_from <= args.epochs:
+        raise ValueError(f"expected --average-from between 0 (off) and --epochs={args.epochs}, got {args.average_from}")
+    if args.average_from and args.head_only:
+        raise ValueError("expected --average-from 0 with --head-only (weight averaging is for whole-model training)")
     bad = [m for m in args.milestones if m < 1]
     if bad:
         raise ValueError(f"expected --milestones to be epochs >= 1, got {bad[0]}")
@@ -161,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         head_only=args.head_only,
         head_prefix=spec.head_prefix,
         cuda_graph=cuda_graph,
+        average_from=args.average_from,
     )
     # the model first: a bad --backbone-weights file is refused before the data are decoded
     weights = resolve_backbone_weights(args.model, args.backbone_weights) if args.model != "resnet20" else None
@@ -213,5 +222,7 @@ def run(args: argparse.Namespace) -> int:
     with open(os.path.splitext(args.out)[0] + ".train.json", "w") as fh:
         json.dump(record, fh, indent=1)
     os.remove(state_path)
-    print(f"saved {args.out}: test accuracy {100 * record['epochs'][-1]['test_acc']:.2f}% in {record['wall_s'] / 60:.1f} min")
+    final = record["averaged"]["test_acc"] if "averaged" in record else record["epochs"][-1]["test_acc"]
+    what = f"the average of {record['averaged']['epochs_averaged']} epochs' weights, " if "averaged" in record else ""
+    print(f"saved {args.out} ({what}test accuracy {100 * final:.2f}%) in {record['wall_s'] / 60:.1f} min")
     return 0

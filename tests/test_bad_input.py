@@ -316,6 +316,7 @@ BAD_INPUTS = [
             (("--threads", "0"), "expected --threads >= 1"),
             (("--milestones", "0"), "expected --milestones to be epochs >= 1"),
             (("--crop-padding", "-1"), "expected --crop-padding >= 0"),
+            (("--average-from", "9"), "expected --average-from between 0 .off. and --epochs=1, got 9"),
             (("--backbone-weights", "imagenet"), "expected --backbone-weights none for resnet20"),
             (("--data", "samples"), "expected --data to be an ImageFolder directory"),
         ]

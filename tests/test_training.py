@@ -137,6 +137,73 @@ def test_resumed_training_equals_uninterrupted_training():
         torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
+def _small_bn_net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+
+def test_weight_averaging_is_the_mean_of_the_epoch_end_weights_with_recomputed_batchnorm():
+    """average_from: the returned weights are the plain mean of the weights saved after each averaged epoch,
+    and BatchNorm's statistics are those of the averaged network on the (unaugmented) training images."""
+    torch.manual_seed(0)
+    model = _small_bn_net()
+    images = torch.randint(0, 256, (30, 3, 6, 6), dtype=torch.uint8)
+    labels = torch.randint(0, 3, (30,))
+    config = TrainConfig(epochs=4, batch_size=10, lr=0.05, milestones=(), crop_padding=2, seed=2, average_from=2)
+    snapshots = []
+    record = train_classifier(model, images, labels, images, labels, config,
+                              on_state=lambda state: snapshots.append(copy.deepcopy(state["model"])))
+    assert record["averaged"]["epochs_averaged"] == 3 and record["averaged"]["from_epoch"] == 2
+    averaged = snapshots[1:]  # the weights after epochs 2, 3 and 4
+    final = model.state_dict()
+    for name in ("0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"):
+        expected = sum(s[name] for s in averaged) / len(averaged)
+        torch.testing.assert_close(final[name], expected, rtol=1e-6, atol=1e-7)
+        assert not torch.allclose(final[name], averaged[-1][name])  # not just the last epoch's weights
+    # BatchNorm: the mean over the 3 batches of each batch's channel mean and unbiased variance of conv(x)
+    x = images.float() / 255
+    conv = F.conv2d(x, final["0.weight"], final["0.bias"], padding=1)  # (30, 4, 6, 6)
+    batches = conv.split(10)
+    mean = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    var = torch.stack([b.var(dim=(0, 2, 3), unbiased=True) for b in batches]).mean(0)
+    torch.testing.assert_close(final["1.running_mean"], mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(final["1.running_var"], var, rtol=1e-5, atol=1e-6)
+    assert record["averaged"]["test_acc"] == pytest.approx(
+        (model.eval()(x).argmax(1) == labels).float().mean().item())
+
+
+def test_resumed_weight_averaging_equals_uninterrupted_averaging():
+    torch.manual_seed(0)
+    whole, first = _small_bn_net(), _small_bn_net()
+    first.load_state_dict(whole.state_dict())
+    images = torch.randint(0, 256, (30, 3, 6, 6), dtype=torch.uint8)
+    labels = torch.randint(0, 3, (30,))
+    config = TrainConfig(epochs=3, batch_size=8, milestones=(), crop_padding=2, seed=4, average_from=1)
+    expected = train_classifier(whole, images, labels, images, labels, config)
+    states = []
+
+    def keep(state):
+        states.append(copy.deepcopy(state))
+        if len(states) == 2:
+            raise KeyboardInterrupt  # killed after epoch 2, with two epochs averaged
+
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(first, images, labels, images, labels, config, on_state=keep)
+    resumed = _small_bn_net()
+    record = train_classifier(resumed, images, labels, images, labels, config, resume=states[1])
+    assert record["averaged"] == expected["averaged"]
+    for p, q in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("average_from", [-1, 5])
+def test_weight_averaging_needs_an_epoch_of_the_run(average_from):
+    model = _small_bn_net()
+    images = torch.zeros(4, 3, 6, 6, dtype=torch.uint8)
+    labels = torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(ValueError, match="expected average_from between 0 .off. and epochs=4"):
+        train_classifier(model, images, labels, images, labels, TrainConfig(epochs=4, average_from=average_from))
+
+
 def test_adam_head_only_trains_only_the_head_like_plain_adam():
     """--optimizer adam --head-only: the backbone stays as it was; the head follows torch Adam by hand."""
     torch.manual_seed(0)
