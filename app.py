@@ -31,7 +31,9 @@ PAGES = [
     st.Page("pages/method.py", title="Method", icon=":material/menu_book:"),
 ]
 
-st.set_page_config(page_title="Frequency maps: implicit bias vs adversarial attacks", page_icon=":material/grain:",
+# The icon is a file, not a Material symbol or an emoji: those the browser fetches from the internet.
+ICON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "icon.png")  # a real class-level map
+st.set_page_config(page_title="Frequency maps: implicit bias vs adversarial attacks", page_icon=ICON,
                    layout="wide")
 init_state()
 navigation = st.navigation(PAGES)

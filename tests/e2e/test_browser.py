@@ -35,6 +35,8 @@ RENDER_TIMEOUT_MS = 240_000  # the first render imports torch and builds the mod
 
 pytestmark = pytest.mark.e2e
 PAGE_ERRORS: list[str] = []  # JavaScript errors the browser reported
+OUTSIDE_REQUESTS: list[str] = []  # requests for anything not on this machine (the app must work offline)
+LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
 
 
 def _free_port() -> int:
@@ -108,6 +110,7 @@ def page(server):
         tab = context.new_page()
         tab.set_default_timeout(RENDER_TIMEOUT_MS)
         tab.on("pageerror", lambda err: PAGE_ERRORS.append(str(err)))
+        tab.on("request", lambda request: None if request.url.startswith(LOCAL) else OUTSIDE_REQUESTS.append(request.url))
         yield tab
         browser.close()
 
@@ -255,3 +258,9 @@ def test_method(page, server):
     open_page(page, server, "method", "How it works")
     assert page.locator(".katex").count() >= 6  # the formulas rendered
     shoot(page, "method")
+
+
+def test_nothing_was_fetched_from_outside(page, server):
+    """Last, after every page and click above: the browser asked nothing of the internet (a Material-symbol
+    page icon, for one, is fetched from fonts.gstatic.com)."""
+    assert OUTSIDE_REQUESTS == []
