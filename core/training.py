@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -235,13 +235,23 @@ def _finish_average(model: nn.Module, averaged: AveragedModel, train_images: tor
                     test_labels: torch.Tensor, config: TrainConfig) -> dict:
     """Put the averaged weights into `model` and recompute its BatchNorm statistics -> the record's entry.
 
-    The statistics are a plain average over the unaugmented training images in batches of batch_size
-    (update_bn: momentum None, train mode, no gradients), since the averaged weights never ran forward.
+    The averaged weights never ran forward, so their statistics come from one pass over the training
+    images as training sees them: shuffled (an image folder is sorted by class, and single-class
+    batches would give each layer within-class variances and the next layers inputs unlike any training
+    batch) and augmented, in batches of batch_size (update_bn: train mode, no gradients, momentum None,
+    so each statistic is the plain mean over the batches). Seeded from config.seed: reproducible.
     """
     model.load_state_dict(averaged.module.state_dict())
-    batches = (_as_float(train_images[i:i + config.batch_size]).contiguous(memory_format=torch.channels_last)
-               for i in range(0, len(train_images), config.batch_size))
-    update_bn(batches, model)
+    generator = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(train_images), generator=generator).to(train_images.device)
+
+    def batches() -> Iterator[torch.Tensor]:
+        for start in range(0, len(order), config.batch_size):
+            batch = _as_float(train_images[order[start:start + config.batch_size]])  # (B, C, H, W)
+            batch = random_crop_flip(batch, config.crop_padding, config.flip, generator)
+            yield batch.contiguous(memory_format=torch.channels_last)
+
+    update_bn(batches(), model)
     return {"from_epoch": config.average_from, "epochs_averaged": int(averaged.n_averaged.item()),
             "test_acc": evaluate_accuracy(model, test_images, test_labels)}
 

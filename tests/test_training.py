@@ -143,12 +143,14 @@ def _small_bn_net() -> nn.Module:
 
 def test_weight_averaging_is_the_mean_of_the_epoch_end_weights_with_recomputed_batchnorm():
     """average_from: the returned weights are the plain mean of the weights saved after each averaged epoch,
-    and BatchNorm's statistics are those of the averaged network on the (unaugmented) training images."""
+    and BatchNorm's statistics are those of the averaged network on shuffled batches of the training images
+    (sorted by class here, as an image folder is: in that order the batch variances would be smaller)."""
     torch.manual_seed(0)
     model = _small_bn_net()
-    images = torch.randint(0, 256, (30, 3, 6, 6), dtype=torch.uint8)
-    labels = torch.randint(0, 3, (30,))
-    config = TrainConfig(epochs=4, batch_size=10, lr=0.05, milestones=(), crop_padding=2, seed=2, average_from=2)
+    labels = torch.arange(3).repeat_interleave(10)  # (30,) sorted by class
+    images = (torch.rand(30, 3, 6, 6) * 80 + labels[:, None, None, None] * 80).to(torch.uint8)  # class-dependent
+    config = TrainConfig(epochs=4, batch_size=10, lr=0.05, milestones=(), crop_padding=0, flip=False, seed=2,
+                         average_from=2)
     snapshots = []
     record = train_classifier(model, images, labels, images, labels, config,
                               on_state=lambda state: snapshots.append(copy.deepcopy(state["model"])))
@@ -159,14 +161,18 @@ def test_weight_averaging_is_the_mean_of_the_epoch_end_weights_with_recomputed_b
         expected = sum(s[name] for s in averaged) / len(averaged)
         torch.testing.assert_close(final[name], expected, rtol=1e-6, atol=1e-7)
         assert not torch.allclose(final[name], averaged[-1][name])  # not just the last epoch's weights
-    # BatchNorm: the mean over the 3 batches of each batch's channel mean and unbiased variance of conv(x)
+    # BatchNorm: the mean over the 3 batches of each batch's channel mean and unbiased variance of conv(x),
+    # the batches in the order of a permutation drawn from a generator seeded with config.seed
     x = images.float() / 255
     conv = F.conv2d(x, final["0.weight"], final["0.bias"], padding=1)  # (30, 4, 6, 6)
-    batches = conv.split(10)
+    order = torch.randperm(30, generator=torch.Generator().manual_seed(2))
+    batches = conv[order].split(10)
     mean = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
     var = torch.stack([b.var(dim=(0, 2, 3), unbiased=True) for b in batches]).mean(0)
     torch.testing.assert_close(final["1.running_mean"], mean, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(final["1.running_var"], var, rtol=1e-5, atol=1e-6)
+    sorted_var = torch.stack([b.var(dim=(0, 2, 3), unbiased=True) for b in conv.split(10)]).mean(0)
+    assert (sorted_var < 0.8 * var).all()  # class-sorted batches would have missed the between-class variance
     assert record["averaged"]["test_acc"] == pytest.approx(
         (model.eval()(x).argmax(1) == labels).float().mean().item())
 
