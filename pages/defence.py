@@ -12,7 +12,8 @@ from ui.entry import through_app
 from ui.loaders import defence_views, experiment_model
 from ui.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS, attack_label
 from ui.picker import require_experiment, show_results_only
-from ui.views import caption, chart, html_download
+from ui.pictures import display_factor, encode_png, image_picture
+from ui.views import caption, chart, html_download, probability_table
 
 
 def _label(key: str) -> str:
@@ -52,6 +53,38 @@ def render_class_maps(experiment: Experiment, maps_key: str) -> None:
                        file_name=f"{experiment.id}_class_maps_{maps_key}.npy", key="defence_grid_npy")
 
 
+def live_charts(cols: list, name: str, slug: str, image: np.ndarray, result: dict, classes: list[str], truth: int) -> None:
+    """One row of the live defence in 4 columns as Plotly charts: image, first prediction, the map it picks,
+    defended prediction."""
+    with cols[0]:
+        chart(figures.image_figure(image, name), key=f"defence_{slug}_image")
+    with cols[1]:
+        chart(figures.top_k_figure(result["first_probs"], classes, "1. Without a map", true_label=truth),
+              key=f"defence_{slug}_first")
+    with cols[2]:
+        chart(figures.map_rgb_figure(result["map"], f"2. Map of class “{classes[result['first_pred']]}”", height=300,
+                                     short_labels=True), key=f"defence_{slug}_map")
+    with cols[3]:
+        chart(figures.top_k_figure(result["defended_probs"], classes, "3. Defended (filtered by that map)",
+                                   true_label=truth), key=f"defence_{slug}_defended")
+
+
+def live_pictures(cols: list, name: str, slug: str, image: np.ndarray, result: dict, classes: list[str],
+                  truth: int) -> None:
+    """The same row as pictures and tables (the default): a few messages and no chart to draw, so that picking
+    another image shows its defence at once."""
+    size = image.shape[-1]
+    picture = image_picture(image, display_factor(size))  # (H·f, W·f, 3) uint8, crisp pixels
+    cols[0].image(encode_png(picture), caption=f"{name} · {size}×{size} px", width=int(picture.shape[1]),
+                  output_format="PNG")
+    cols[1].markdown("**1. Without a map**\n\n" + probability_table(result["first_probs"], classes, truth))
+    map_picture = image_picture(result["map"], display_factor(result["map"].shape[-1], picture.shape[1]))
+    cols[2].image(encode_png(map_picture), width=int(map_picture.shape[1]), output_format="PNG",
+                  caption=f"2. Map of class “{classes[result['first_pred']]}” · RGB composite, zero frequency centred")
+    cols[3].markdown("**3. Defended (filtered by that map)**\n\n"
+                     + probability_table(result["defended_probs"], classes, truth))
+
+
 def render_live(experiment: Experiment, maps_key: str, params: dict) -> None:
     model, note = experiment_model(experiment)
     if model is None:
@@ -65,25 +98,16 @@ def render_live(experiment: Experiment, maps_key: str, params: dict) -> None:
     if "adversarial" in views:
         cases.append((f"Adversarial image ({attack_label(params['attack'])})", views["adversarial"],
                       views["adversarial_defence"]))
+    interactive = st.toggle("Interactive charts (zoom, hover values)", key="defence_interactive",
+                            help="Plotly charts instead of pictures and tables; slower to draw.")
     for name, image, result in cases:
         st.markdown(f"#### {name}")
-        cols = st.columns(4)
         slug = "clean" if name.startswith("Clean") else "adversarial"
-        with cols[0]:
-            chart(figures.image_figure(image, name), key=f"defence_{slug}_image")
-        with cols[1]:
-            chart(figures.top_k_figure(result["first_probs"], classes, "1. Without a map", true_label=classes.index(truth)),
-                  key=f"defence_{slug}_first")
-            st.markdown(f"First prediction: **{classes[result['first_pred']]}**")
-        with cols[2]:
-            chart(figures.map_rgb_figure(result["map"], f"2. Map of class “{classes[result['first_pred']]}”", height=300,
-                                         short_labels=True),
-                  key=f"defence_{slug}_map")
-        with cols[3]:
-            chart(figures.top_k_figure(result["defended_probs"], classes, "3. Defended (filtered by that map)",
-                                       true_label=classes.index(truth)), key=f"defence_{slug}_defended")
-            verdict = "correct" if classes[result["defended_pred"]] == truth else "wrong"
-            st.markdown(f"Defended prediction: **{classes[result['defended_pred']]}** ({verdict})")
+        cols = st.columns(4)
+        (live_charts if interactive else live_pictures)(cols, name, slug, image, result, classes, classes.index(truth))
+        verdict = "correct" if classes[result["defended_pred"]] == truth else "wrong"
+        cols[1].markdown(f"First prediction: **{classes[result['first_pred']]}**")
+        cols[3].markdown(f"Defended prediction: **{classes[result['defended_pred']]}** ({verdict})")
     caption("The defence at test time: (1) the model predicts; (2) that prediction picks one class-level map; "
             "(3) the image filtered by that map is classified again. On an adversarial image the first prediction "
             "is the attacker's class, whose map was trained to undo such attacks.")
@@ -126,6 +150,13 @@ def render_table(experiment: Experiment) -> None:
                        mime="text/csv", key="defence_table_csv")
 
 
+@st.fragment
+def live_defence(experiment: Experiment, maps_key: str) -> None:
+    """The live defence as a fragment: picking another image or attack reruns only this part, not the class-map
+    grid and Table IV above and below it (Plotly charts that cost the browser a redraw each)."""
+    render_live(experiment, maps_key, live_ui(experiment))
+
+
 through_app()
 st.title("Defence with class-level maps")
 current = require_experiment()
@@ -137,7 +168,7 @@ else:
     render_class_maps(current, params["maps"])
     st.subheader("Live: defend one image")
     if current.has_images:
-        render_live(current, params["maps"], live_ui(current))
+        live_defence(current, params["maps"])
     else:
         show_results_only(current, "the live defence (the model on an image and on its attacked copy)")
 render_table(current)

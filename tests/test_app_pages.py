@@ -220,7 +220,24 @@ def test_defence_live_prediction_matches_core(cache_root):
         assert text.startswith(f"Defended prediction: **{CLASSES[int(defended[0])]}**")
     assert len(shown) == 2
     assert any("Table IV" in s.value for s in at.subheader)
+    # pictures by default: the two images and the two maps they pick, and the probabilities as tables
+    assert len(charts(at)) == 3  # grid, ours, paper
+    captions = image_captions(at)
+    assert [c.split(" ·")[0] for c in captions] == ["Clean image", "2. Map of class “" + shown_first(at, 0) + "”",
+                                                    "Adversarial image (FMN)", "2. Map of class “" + shown_first(at, 1) + "”"]
+    tables = [m.value for m in at.markdown if m.value.startswith("**3. Defended")]
+    for table, text in zip(tables, shown, strict=True):  # the defended prediction heads its table
+        defended = text.split("**")[1]
+        assert table.splitlines()[4].startswith(f"| 1 | {defended}")
+    at.toggle(key="defence_interactive").set_value(True).run()
+    no_errors(at)
     assert len(charts(at)) == 11  # grid, 2 × (image, first, map, defended), ours, paper
+    assert not image_captions(at)
+
+
+def shown_first(at, case: int) -> str:
+    """The class of the live defence's first prediction for case 0 (clean) or 1 (adversarial)."""
+    return [m.value for m in at.markdown if m.value.startswith("First prediction")][case].split("**")[1]
 
 
 def test_explore_large_maps_have_a_pooled_view(tmp_path, monkeypatch):

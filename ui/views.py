@@ -140,6 +140,14 @@ def top3_table(views: dict, classes: Sequence[str]) -> str | None:
     return "\n".join(lines)
 
 
+def probability_table(probs: np.ndarray, classes: Sequence[str], true_label: int | None = None, k: int = 3) -> str:
+    """One image's k most probable classes as a markdown table (rank, class with ✓ if true, probability)."""
+    lines = ["| | class | probability |", "|---|---|---|"]
+    for rank, (index, p) in enumerate(top_k(np.asarray(probs), k), start=1):
+        lines.append(f"| {rank} | {_cell(classes[index])}{' ✓' if index == true_label else ''} | {100 * p:.1f} % |")
+    return "\n".join(lines)
+
+
 def radial_table(maps: Sequence[tuple[str, np.ndarray]]) -> str:
     """Each map's mean value in octave-wide frequency rings (ui.arrays.radial_bands) as a markdown table."""
     bands = [radial_bands(m) for _, m in maps]
