@@ -140,9 +140,8 @@ def figure_one_rows(experiment: Experiment, indices: np.ndarray, attack_key: str
     return _figure_one_rows(experiment.path, manifest_stamp(experiment.path), tuple(int(i) for i in indices), attack_key)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def thumbnails(path: str, stamp: int, indices: tuple[int, ...]) -> np.ndarray:
-    """uint8 (B, H, W, 3) pictures of the images at `indices`, at their stored size."""
+    """uint8 (B, H, W, 3) pictures of the images at `indices`, at their stored size (not cached: thumbnail_uris is)."""
     images = _open(path, stamp).images()
     if not indices:
         return np.zeros((0, 1, 1, 3), np.uint8)
