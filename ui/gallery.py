@@ -73,7 +73,7 @@ _CSS = f"""
     border: 2px solid var(--st-primary-color); padding: 2px; font-weight: 600; color: var(--st-primary-color);
 }}
 .fmaps-gallery img {{
-    width: {THUMB_PX}px; height: {THUMB_PX}px; object-fit: cover; image-rendering: pixelated; display: block;
+    width: {THUMB_PX}px; height: {THUMB_PX}px; object-fit: cover; display: block;
 }}
 """
 
@@ -102,6 +102,8 @@ export default function ({ data, parentElement, setTriggerValue }) {
             const img = document.createElement("img");
             img.src = src;
             img.alt = "";
+            // small pictures are sent exactly (PNG) and enlarged with crisp pixels; downscaled ones (JPEG) smoothly
+            img.style.imageRendering = src.startsWith("data:image/png") ? "pixelated" : "auto";
             const number = document.createElement("span");
             number.textContent = "#" + index;
             button.append(img, number);
