@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.metrics.caveats import correlation_caveats
 from experiments.reader import Experiment
 from ui import figures
 from ui.downloads import csv_bytes
@@ -71,8 +72,19 @@ def render_table(experiment: Experiment) -> None:
             "intrinsic dimension of the two sets with that of their concatenation and catches non-linear relations. "
             "The re-paired columns pair each essential map with another image's adversarial map: the similarity "
             "all maps share, which the true pairing has to beat. p = 0.01 is the floor of 100 permutations.")
+    render_caveats(experiment)
     st.download_button("Table (CSV)", data=csv_bytes(rows), file_name=f"{experiment.id}_correlations.csv",
                        mime="text/csv", key="corr_table_csv")
+
+
+def render_caveats(experiment: Experiment) -> None:
+    """Say which SVCCA and IdCor values the sample size forces or makes unreliable (the demo's, for one)."""
+    caveats = {key: correlation_caveats(experiment.correlation(key) or {}) for key in experiment.attack_keys}
+    lines = [f"- **{attack_label(key)}**: " + " ".join(texts) for key, texts in caveats.items() if texts]
+    if lines:
+        st.warning("**Read these numbers with care: this experiment is small.**\n" + "\n".join(lines)
+                   + "\n\nThe cosine similarities and their re-paired baseline remain comparable; build a larger "
+                   "experiment (Home page) for SVCCA and IdCor.")
 
 
 def render_distributions(experiment: Experiment, attack: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.metrics.caveats import correlation_caveats
 from experiments.format import ESSENTIAL, adversarial_set
 from experiments.paper_numbers import TABLE_I, TABLE_III, TABLE_IV, attack_label
 from experiments.reader import Experiment
@@ -43,6 +44,15 @@ def table_i(experiment: Experiment) -> list[str]:
             f"{_f(c['p_value'], 3)} | – | – | – | – |"
         )
     return lines
+
+
+def caveat_lines(experiment: Experiment) -> list[str]:
+    """A bullet per attack whose SVCCA or IdCor is forced or unreliable at its N (see core.metrics.caveats)."""
+    lines = []
+    for key in experiment.attack_keys:
+        for text in correlation_caveats(experiment.correlation(key) or {}):
+            lines.append(f"- **{attack_label(key)}**: {text}")
+    return ["**Caveats at this sample size:**", "", *lines, ""] if lines else []
 
 
 def table_iii(experiment: Experiment) -> list[str]:
@@ -113,6 +123,7 @@ def build_report(experiment: Experiment) -> str:
         "Re-paired: the essential map of image i against the adversarial map of another image j ≠ i "
         f"(mean over {cfg.repairings} random re-pairings): the similarity that all maps share, whoever they belong to.",
         "",
+        *caveat_lines(experiment),
         "## Table III: PGD with variable ε",
         "",
         *table_iii(experiment),

@@ -196,6 +196,29 @@ def test_correlations_table_and_distributions(cache_root):
     assert len(charts(at)) == n_charts
 
 
+def test_correlations_warn_where_the_sample_size_forces_the_numbers(cache_root, monkeypatch):
+    """The shipped demo (19 pairs) gets a warning naming every forced SVCCA / unreliable IdCor; the fake experiment
+    shows exactly the caveats core.metrics.caveats finds for it (none or some), nothing invented."""
+    from core.metrics.caveats import correlation_caveats
+
+    def warnings_text(at) -> str:
+        return "\n".join(w.value for w in at.warning if "this experiment is small" in w.value)
+
+    _, path = cache_root
+    fake = Experiment(path)
+    expected = [text for key in fake.attack_keys for text in correlation_caveats(fake.correlation(key) or {})]
+    shown = warnings_text(app_on("pages/correlations.py"))
+    assert all(text in shown for text in expected) and bool(shown) == bool(expected)
+
+    demo_root = os.path.join(os.path.dirname(APP), "assets", "demo")
+    monkeypatch.setenv("FMAPS_CACHE", demo_root)
+    at = app_on("pages/correlations.py")
+    no_errors(at)
+    shown = warnings_text(at)
+    assert "**FMN**: SVCCA is 1 by construction here: with 19 pairs" in shown
+    assert shown.count("IdCor is not meaningful here") == 3  # FMN, PGD, DeepFool: IDs of 51–129 from 19 points
+
+
 def test_defence_live_prediction_matches_core(cache_root):
     import torch
 
