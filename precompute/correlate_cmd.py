@@ -20,6 +20,7 @@ import torch
 
 from core.devices import resolve_device
 from core.metrics import METRICS, POOL_MODES, correlate
+from core.metrics.caveats import correlation_caveats
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -90,6 +91,7 @@ def _table(result: dict, a_path: str, b_path: str, wall_s: float) -> str:
             f"re-paired baseline over {result['repairings']} derangements: cosine {result['repaired_cosine_mean']:.4f} ± "
             f"{result['repaired_cosine_std']:.4f}, SVCCA {_fmt(result['repaired_svcca_mean'])} ± {_fmt(result['repaired_svcca_std'])}"
         )
+    lines.extend(f"caveat: {text}" for text in correlation_caveats(result))
     lines.append(f"({wall_s:.1f} s)")
     return "\n".join(lines)
 
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     )
     wall_s = time.perf_counter() - t0
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "caveats": correlation_caveats(result)}))
     else:
         print(_table(result, args.a, args.b, wall_s))
     return 0

@@ -57,6 +57,20 @@ def test_table_output_names_every_metric(tmp_path, capsys):
         assert word in out
 
 
+def test_small_sets_print_their_caveats(tmp_path, capsys):
+    """12 pairs of 192 entries: SVCCA is 1 by construction, and both outputs say so (60 pairs of 12: no caveat)."""
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(size=(12, 3, 8, 8)), rng.uniform(size=(12, 3, 8, 8))
+    assert main(["correlate", save(tmp_path, "a.npy", a), save(tmp_path, "b.npy", b), "--permutations", "5"]) == 0
+    assert "caveat: SVCCA is 1 by construction here: with 12 pairs" in capsys.readouterr().out
+    assert main(["correlate", save(tmp_path, "a.npy", a), save(tmp_path, "b.npy", b), "--permutations", "5", "--json"]) == 0
+    caveats = json.loads(capsys.readouterr().out)["caveats"]
+    assert any("by construction" in text for text in caveats)
+    big_a, big_b = paired_maps()
+    assert main(["correlate", save(tmp_path, "c.npy", big_a), save(tmp_path, "d.npy", big_b), "--permutations", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["caveats"] == []
+
+
 @pytest.mark.parametrize("pool", ["avg", "max"])
 def test_large_maps_are_pooled_to_32(tmp_path, capsys, pool):
     a, b = paired_maps(n=20, shape=(3, 64, 64), seed=1)
