@@ -70,14 +70,21 @@ def explore_ui(experiment: Experiment) -> dict:
     return {"attack": attack, "index": int(index)}
 
 
+def image_heading(index: int, image_id: str, true_class: str, predicted: str, attack: str | None) -> str:
+    """'### Image #3 · true class … · model says … · attack: …'; the sample id only where it adds something
+    (a file name; Foolbox's samples are named by their index)."""
+    shown_id = f" · `{image_id}`" if str(image_id) != str(index) else ""
+    return (f"### Image #{index}{shown_id} · true class **{true_class}** · model says **{predicted}**"
+            + (f" · attack: **{attack_label(attack)}**" if attack else ""))
+
+
 def render_numbers(experiment: Experiment, params: dict) -> None:
     """One image of a results-only copy: its predictions, the attack's outcome and norms, its maps' statistics."""
     index, attack = params["index"], params["attack"]
     numbers = image_numbers(experiment, index, attack)
     classes = experiment.classes
     said = classes[int(np.argmax(numbers["clean_probs"]))]
-    st.markdown(f"### Image #{index} · `{numbers['id']}` · true class **{classes[numbers['label']]}** · "
-                f"model says **{said}**" + (f" · attack: **{attack_label(attack)}**" if attack else ""))
+    st.markdown(image_heading(index, numbers["id"], classes[numbers["label"]], said, attack))
     if attack is not None:
         cols = st.columns(4)
         cols[0].metric("Attack", "succeeded" if numbers["success"] else "failed",
@@ -112,8 +119,7 @@ def render_explore(experiment: Experiment, params: dict) -> None:
     views = cached_image_views(experiment, index, attack, model)
     classes = experiment.classes
     pred = int(np.argmax(views["clean_probs"]))
-    st.markdown(f"### Image #{index} · `{views['id']}` · true class **{classes[views['label']]}** · "
-                f"model says **{classes[pred]}**" + (f" · attack: **{attack_label(attack)}**" if attack else ""))
+    st.markdown(image_heading(index, views["id"], classes[views["label"]], classes[pred], attack))
     cache_key = (experiment.path, manifest_stamp(experiment.path), index, attack, model_note if model else "no model")
     render_pair_views(views, classes, "explore", file_stem=f"{experiment.id}_image{index}_{attack or 'clean'}",
                       cache_key=cache_key)
