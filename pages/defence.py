@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import streamlit as st
 
@@ -119,6 +121,14 @@ def table_matrix(table: dict) -> tuple[np.ndarray, list[str], list[str]]:
     return matrix, rows, columns
 
 
+def sampling_note(n: int) -> str:
+    """How far a share of n images can move by chance: its largest standard error, sqrt(0.25 / n)."""
+    if n < 1:
+        return ""
+    return (f"Each cell is a share of {n} images, so its standard error is up to ±{math.sqrt(0.25 / n):.2f}: "
+            "read differences smaller than about twice that as noise.")
+
+
 def render_table(experiment: Experiment) -> None:
     st.subheader("Table IV: accuracy with class-level maps")
     table = experiment.defence_table()
@@ -139,7 +149,7 @@ def render_table(experiment: Experiment) -> None:
               key="defence_table_paper", filename="table4_paper")
     caption("Rows: the test images as they are and attacked; columns: no map, or class-level maps trained "
             "against each attack, each image's map picked by the model's own first prediction. Cells: accuracy "
-            "against the true labels.")
+            f"against the true labels. {sampling_note(table['n'])}")
     published = table.get("clean_true_label_map") or {}
     if published:
         st.markdown("**Published evaluation variant** (clean images filtered by the map of their *true* label, "

@@ -243,6 +243,8 @@ def test_defence_live_prediction_matches_core(cache_root):
         assert text.startswith(f"Defended prediction: **{CLASSES[int(defended[0])]}**")
     assert len(shown) == 2
     assert any("Table IV" in s.value for s in at.subheader)
+    n = experiment.defence_table()["n"]  # the sampling note: sqrt(0.25 / n), the widest standard error of a share
+    assert any(f"share of {n} images, so its standard error is up to ±{(0.25 / n) ** 0.5:.2f}" in c.value for c in at.caption)
     # pictures by default: the two images and the two maps they pick, and the probabilities as tables
     assert len(charts(at)) == 3  # grid, ours, paper
     captions = image_captions(at)
