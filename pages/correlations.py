@@ -116,7 +116,7 @@ def render_distributions(experiment: Experiment, attack: str) -> None:
                 f"shuffled between images ({summary.get('permutations', len(summary['null_ids']))} times). Red: the "
                 f"true pairing, ID {summary['id_joint']:.2f} (essential {summary.get('id_a', float('nan')):.2f}, "
                 f"adversarial {summary.get('id_b', float('nan')):.2f}). Related sets share dimensions, so the true "
-                "joint ID falls below the shuffled ones; p is the share of shuffles at least as low.")
+                "joint ID falls below the shuffled ones; p = (shuffles with a lower joint ID + 1) / (shuffles + 1).")
         html_download(fig, key="corr_null_html", filename=f"idcor_null_{attack}.html")
 
 
