@@ -11,6 +11,9 @@ import pytest
 from ui import figures
 from ui.arrays import radial_bands, radial_profile
 from ui.pictures import (
+    AXIS_BOTTOM,
+    AXIS_LEFT,
+    AXIS_RGB,
     LUT_SIZE,
     NAN_RGB,
     PANEL_MARGIN,
@@ -18,10 +21,13 @@ from ui.pictures import (
     colour_bar,
     display_factor,
     encode_png,
+    frequency_ticks,
     heat_picture,
     image_picture,
+    indented,
     upscale,
     value_range,
+    with_frequency_axes,
     with_margin,
 )
 
@@ -143,8 +149,50 @@ def test_margin_is_transparent_and_png_is_lossless():
     for array in (picture, padded):
         decoded = np.asarray(Image.open(io.BytesIO(encode_png(array))))
         np.testing.assert_array_equal(decoded, array)
-    with pytest.raises(ValueError, match=r"\(H, W, 3\) picture"):
+    rgba = RNG.integers(0, 256, (6, 5, 4), dtype=np.uint8)  # a picture with its own transparent parts keeps them
+    np.testing.assert_array_equal(with_margin(rgba, 2)[:, 2:7], rgba)
+    shifted = indented(picture, 3)
+    assert shifted.shape == (6, 8, 4) and (shifted[:, :3, 3] == 0).all() and (shifted[:, 3:, 3] == 255).all()
+    np.testing.assert_array_equal(shifted[:, 3:, :3], picture)
+    np.testing.assert_array_equal(indented(rgba, 2)[:, 2:], rgba)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) or \(H, W, 4\) picture"):
         with_margin(np.zeros((2, 2), np.uint8))
+
+
+def test_frequency_ticks_mark_the_quarters_of_the_band():
+    assert frequency_ticks(32) == [-16, -8, 0, 8]
+    assert frequency_ticks(224) == [-112, -56, 0, 56]
+    assert frequency_ticks(64) == [-32, -16, 0, 16]
+    assert frequency_ticks(2) == [-1, 0] and frequency_ticks(1) == [0]
+    with pytest.raises(ValueError, match="cells >= 1"):
+        frequency_ticks(0)
+
+
+def plot_area(panel: np.ndarray) -> np.ndarray:
+    """The picture inside a with_frequency_axes panel (opaque), without its gutters: (H, W, 3)."""
+    inside = panel[:-AXIS_BOTTOM, AXIS_LEFT:]
+    assert (inside[..., 3] == 255).all()
+    return inside[..., :3]
+
+
+@pytest.mark.parametrize(("cells", "factor"), [(32, 6), (32, 7), (224, 1)])
+def test_frequency_axes_keep_the_picture_and_tick_each_quarter(cells, factor):
+    picture = upscale(RNG.integers(0, 256, (cells, cells, 3), dtype=np.uint8), factor)  # (P, P, 3)
+    size = cells * factor
+    panel = with_frequency_axes(picture, cells, cycles_per_cell=7 if cells == 32 and factor == 7 else 1)
+    assert panel.shape == (size + AXIS_BOTTOM, AXIS_LEFT + size, 4) and panel.dtype == np.uint8
+    np.testing.assert_array_equal(plot_area(panel), picture)
+    # the first row under the picture holds only the tick marks: one at the centre column of each ticked cell
+    centre = [int((f + cells // 2 + 0.5) * factor) for f in frequency_ticks(cells)]
+    below = panel[size]  # (W, 4)
+    assert np.flatnonzero(below[:, 3]).tolist() == [AXIS_LEFT + c for c in centre]
+    assert (below[below[:, 3] > 0, :3] == AXIS_RGB).all()
+    left = panel[:size, AXIS_LEFT - 1]  # the column just left of the picture: the vertical axis' ticks
+    assert np.flatnonzero(left[:, 3]).tolist() == centre
+    gutter = np.concatenate([panel[:, :AXIS_LEFT].reshape(-1, 4), panel[size:].reshape(-1, 4)])
+    assert (gutter[:, 3] == 0).mean() > 0.6  # mostly transparent: the page shows through around the labels
+    with pytest.raises(ValueError, match="equal cells"):
+        with_frequency_axes(picture[:-1], cells)
 
 
 def test_radial_bands_average_the_radial_profile_by_ring_size():
@@ -188,8 +236,15 @@ def test_pair_pictures_have_every_view_at_one_size():
     shapes = {name: [p.shape for row in pictures[name] for p, _ in row]
               for name in ("images", "maps_rgb", "maps_channels", "filtered", "spectra")}
     assert [len(v) for v in shapes.values()] == [3, 2, 6, 2, 2]
-    assert {s for v in shapes.values() for s in v} == {(192, 192, 3)}  # 32×32 enlarged 6×, all panels alike
-    assert pictures["maps_channels_bar"][0].shape == (14, 384, 3)
+    framed = (192 + AXIS_BOTTOM, AXIS_LEFT + 192, 4)  # frequency pictures: 192 px plus their axes' gutters
+    assert {name: set(v) for name, v in shapes.items()} == {
+        "images": {(192, 192, 3)}, "filtered": {(192, 192, 3)},  # 32×32 enlarged 6×
+        "maps_rgb": {framed}, "maps_channels": {framed}, "spectra": {framed}}
+    for name in ("maps_rgb", "maps_channels", "spectra"):
+        assert {plot_area(p).shape for row in pictures[name] for p, _ in row} == {(192, 192, 3)}
+    bar = pictures["maps_channels_bar"][0]  # lined up with the heat maps' plot area, right of their axis gutter
+    assert bar.shape == (14, AXIS_LEFT + 384, 4) and (bar[:, :AXIS_LEFT, 3] == 0).all()
+    np.testing.assert_array_equal(bar[:, AXIS_LEFT:, :3], colour_bar(colormap_lut(figures.MAP_SCALE), 384, 14))
     assert "±16 cycles/image" in pictures["maps_channels_note"] and "Centre = zero frequency" in pictures["spectra_note"]
     top3 = pictures["top3"].splitlines()
     assert top3[0] == "| | clean | adversarial | clean × essential map | adversarial × adversarial map |"
@@ -204,12 +259,12 @@ def test_pair_pictures_of_large_maps_native_or_pooled():
 
     views = _views(224)
     native = build_pair_pictures(views, CLASSES)
-    rgb = native["maps_rgb"][0][0][0]
+    rgb = plot_area(native["maps_rgb"][0][0][0])
     assert rgb.shape == (224, 224, 3)  # one pixel per frequency
     np.testing.assert_array_equal(rgb, np.rint(views["essential"].transpose(1, 2, 0) * 255))
     assert "native resolution" in native["maps_rgb_note"] and "zoom" in native["maps_rgb_note"]
     pooled = build_pair_pictures(views, CLASSES, pooled=True)
-    rgb = pooled["maps_rgb"][0][0][0]
+    rgb = plot_area(pooled["maps_rgb"][0][0][0])
     assert rgb.shape == (224, 224, 3)  # 32×32 cells, each 7×7 pixels: as large as the image beside it
     blocks = rgb.reshape(32, 7, 32, 7, 3)
     assert (blocks == blocks[:, :1, :, :1]).all()
@@ -245,5 +300,5 @@ def test_encoded_pair_pictures_are_pngs_with_margins():
             for (array, text), (png, shown_text, width) in zip(row, encoded, strict=True):
                 decoded = np.asarray(Image.open(io.BytesIO(png)))
                 assert shown_text == text and width == array.shape[1] + 2 * PANEL_MARGIN == decoded.shape[1]
-                np.testing.assert_array_equal(decoded[:, PANEL_MARGIN:-PANEL_MARGIN, :3], array)
+                np.testing.assert_array_equal(decoded[:, PANEL_MARGIN:-PANEL_MARGIN, :array.shape[2]], array)
     assert shown["top3"] == pictures["top3"] and isinstance(shown["spectra_bar"][0], bytes)

@@ -18,13 +18,18 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from ui.arrays import to_hwc_uint8
 
 LUT_SIZE = 256
 PANEL_PX = 192  # display size of a small panel: 32×32 images enlarged 6×
 PANEL_MARGIN = 12  # transparent pixels either side of a panel in a row of pictures (24 px between panels)
+AXIS_RGB = (128, 132, 149)  # tick marks and labels: Streamlit's grey for secondary text, legible on light and dark
+AXIS_FONT_PX = 11
+AXIS_TICK = 3  # tick length in pixels
+AXIS_LEFT = 30  # gutter for the vertical axis' labels ("−112" fits)
+AXIS_BOTTOM = 16  # gutter for the horizontal axis' labels
 NAN_RGB = (128, 128, 128)  # "no value" (NaN) in a heat map: mid-grey, outside every scale used here
 
 
@@ -158,18 +163,81 @@ def colour_bar(lut: np.ndarray, length: int = PANEL_PX, thickness: int = 14, *, 
 
 
 def with_margin(picture: np.ndarray, margin: int = PANEL_MARGIN) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W + 2·margin, 4) RGBA: the picture opaque, `margin` transparent columns either side.
+    """(H, W, 3) or (H, W, 4) uint8 -> (H, W + 2·margin, 4) RGBA: `margin` transparent columns either side.
 
     Pictures shown side by side in one st.image row touch; the margins space them on any page colour
-    and keep a caption centred under its picture.
+    and keep a caption centred under its picture. An RGB picture becomes opaque; RGBA keeps its alpha.
+    """
+    if picture.ndim != 3 or picture.shape[2] not in (3, 4):
+        raise ValueError(f"expected a (H, W, 3) or (H, W, 4) picture, got shape {picture.shape}")
+    h, w, c = picture.shape
+    out = np.zeros((h, w + 2 * int(margin), 4), np.uint8)  # transparent
+    out[:, margin:margin + w, :c] = picture
+    if c == 3:
+        out[:, margin:margin + w, 3] = 255
+    return out
+
+
+def indented(picture: np.ndarray, left: int = 0) -> np.ndarray:
+    """(H, W, 3) or (H, W, 4) uint8 -> (H, left + W, 4) RGBA with `left` transparent columns first.
+
+    Lines a colour bar up with the plot area of pictures that carry a frequency axis (AXIS_LEFT wide) on their left.
+    """
+    if picture.ndim != 3 or picture.shape[2] not in (3, 4):
+        raise ValueError(f"expected a (H, W, 3) or (H, W, 4) picture, got shape {picture.shape}")
+    h, w, c = picture.shape
+    out = np.zeros((h, int(left) + w, 4), np.uint8)  # transparent
+    out[:, left:, :c] = picture
+    if c == 3:
+        out[:, left:, 3] = 255
+    return out
+
+
+def frequency_ticks(cells: int) -> list[int]:
+    """Centred frequency indices to mark on an axis of `cells` cells: the band's quarters, -c/2, -c/4, 0, c/4.
+
+    32 -> [-16, -8, 0, 8]; 224 -> [-112, -56, 0, 56]; (after fftshift, cell i holds frequency i - c // 2).
+    """
+    if cells < 1:
+        raise ValueError(f"expected cells >= 1, got {cells}")
+    half, step = cells // 2, max(1, cells // 4)
+    return list(range(-half, cells - half, step))
+
+
+@lru_cache(maxsize=1)
+def _axis_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=AXIS_FONT_PX)  # Pillow's bundled font (FreeType builds: every wheel)
+    except (OSError, ImportError):  # a Pillow built without FreeType: its small bitmap font
+        return ImageFont.load_default()
+
+
+def with_frequency_axes(picture: np.ndarray, cells: int, cycles_per_cell: float = 1.0) -> np.ndarray:
+    """A centred frequency picture (H, W, 3) uint8 of `cells`×`cells` cells -> (H + B, L + W, 4) RGBA with axes.
+
+    Tick marks and labels (cycles/image) on a transparent gutter left of and below the picture, in a grey that
+    reads on light and dark pages; the picture's own pixels are unchanged. cycles_per_cell: the frequencies one
+    cell spans (7 for a 224×224 map pooled to 32×32), so the labels give the original frequencies.
     """
     if picture.ndim != 3 or picture.shape[2] != 3:
         raise ValueError(f"expected a (H, W, 3) picture, got shape {picture.shape}")
     h, w, _ = picture.shape
-    out = np.zeros((h, w + 2 * int(margin), 4), np.uint8)  # transparent
-    out[:, margin:margin + w, :3] = picture
-    out[:, margin:margin + w, 3] = 255
-    return out
+    if h % cells or w % cells:
+        raise ValueError(f"expected a picture made of {cells}×{cells} equal cells, got shape {picture.shape}")
+    canvas = Image.new("RGBA", (AXIS_LEFT + w, h + AXIS_BOTTOM), (0, 0, 0, 0))
+    canvas.paste(Image.fromarray(np.ascontiguousarray(picture), "RGB"), (AXIS_LEFT, 0))
+    draw, font, colour = ImageDraw.Draw(canvas), _axis_font(), (*AXIS_RGB, 255)
+    half = cells // 2
+    for f in frequency_ticks(cells):
+        text = f"{f * cycles_per_cell:g}"  # ASCII minus: the bundled font has no U+2212
+        x = AXIS_LEFT + int((f + half + 0.5) * w / cells)  # the cell's centre column
+        y = int((f + half + 0.5) * h / cells)  # the cell's centre row (frequency grows downwards, as in the charts)
+        draw.line([(x, h), (x, h + AXIS_TICK - 1)], fill=colour)  # below the picture
+        draw.line([(AXIS_LEFT - AXIS_TICK, y), (AXIS_LEFT - 1, y)], fill=colour)  # left of the picture
+        draw.text((x, h + AXIS_TICK), text, fill=colour, font=font, anchor="mt")
+        label_y = min(max(y, AXIS_FONT_PX // 2 + 1), h - 1)  # the top label stays inside the canvas
+        draw.text((AXIS_LEFT - AXIS_TICK - 2, label_y), text, fill=colour, font=font, anchor="rm")
+    return np.asarray(canvas)
 
 
 def encode_png(picture: np.ndarray) -> bytes:
@@ -184,5 +252,6 @@ def encode_png(picture: np.ndarray) -> bytes:
 
 __all__ = [
     "LUT_SIZE", "NAN_RGB", "PANEL_MARGIN", "PANEL_PX", "colormap_lut", "colour_bar", "display_factor",
-    "encode_png", "heat_picture", "image_picture", "upscale", "value_range", "with_margin",
+    "encode_png", "frequency_ticks", "indented", "heat_picture", "image_picture", "upscale", "value_range", "with_frequency_axes",
+    "with_margin",
 ]

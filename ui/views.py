@@ -22,6 +22,7 @@ from ui import figures
 from ui.arrays import amplified_perturbation, pool_map, pooled_frequency_axis, radial_bands, top_k
 from ui.downloads import csv_bytes, figure_html, npy_bytes, png_bytes
 from ui.pictures import (
+    AXIS_LEFT,
     PANEL_PX,
     colormap_lut,
     colour_bar,
@@ -29,7 +30,9 @@ from ui.pictures import (
     encode_png,
     heat_picture,
     image_picture,
+    indented,
     upscale,
+    with_frequency_axes,
     with_margin,
 )
 
@@ -114,7 +117,7 @@ def build_pair_figures(views: dict, classes: Sequence[str], pooled: bool = False
     return out
 
 
-Panel = tuple[np.ndarray, str]  # an (H, W, 3) uint8 picture and its caption
+Panel = tuple[np.ndarray, str]  # an (H, W, 3) uint8 picture (or (H, W, 4) RGBA: frequency axes) and its caption
 Shown = tuple[bytes, str, int]  # a panel as shown: PNG bytes (with transparent margins), caption, width in px
 PICTURE_ROWS = ("images", "maps_rgb", "maps_channels", "filtered", "spectra")  # build_pair_pictures' rows of panels
 PROB_SETS = (("clean", "clean_probs"), ("adversarial", "adv_probs"), ("clean × essential map", "filtered_clean_probs"),
@@ -206,14 +209,20 @@ def build_pair_pictures(views: dict, classes: Sequence[str], pooled: bool = Fals
         h = shown[0][1].shape[-1]
         map_factor = display_factor(h, max(PANEL_PX, size))  # a pooled 224 map (32×32) as large as its image
         note = _frequency_note(h, pooled_from)
-        out["maps_rgb"] = [[(image_picture(m, map_factor), f"{name.capitalize()} map, RGB composite")
+        per_cell = (pooled_from // h) if pooled_from else 1  # frequencies one shown cell spans
+
+        def axes(picture: np.ndarray) -> np.ndarray:
+            return with_frequency_axes(picture, h, per_cell)
+
+        out["maps_rgb"] = [[(axes(image_picture(m, map_factor)), f"{name.capitalize()} map, RGB composite")
                             for name, m, _ in shown]]
         out["maps_rgb_note"] = note
         viridis = colormap_lut(figures.MAP_SCALE)
-        out["maps_channels"] = [[(upscale(heat_picture(m[k], viridis, 0.0, 1.0), map_factor),
+        out["maps_channels"] = [[(axes(upscale(heat_picture(m[k], viridis, 0.0, 1.0), map_factor)),
                                   f"{name} map · {channel} channel")
                                  for k, channel in enumerate(figures.CHANNELS[:m.shape[0]])] for name, m, _ in shown]
-        out["maps_channels_bar"] = (colour_bar(viridis, 2 * h * map_factor, 14), "map value: 0 (left) … 1 (right)")
+        out["maps_channels_bar"] = (indented(colour_bar(viridis, 2 * h * map_factor, 14), AXIS_LEFT),
+                                    "map value: 0 (left) … 1 (right)")
         out["maps_channels_note"] = note
         out["radial"] = radial_table([(name, m) for name, m in maps])
     filtered = [(key, name, np.clip(views[key], 0, 1), probs) for key, name, probs in (
@@ -231,9 +240,10 @@ def build_pair_pictures(views: dict, classes: Sequence[str], pooled: bool = Fals
     low, high = 0.0, max(float(np.nanmax(s)) if np.isfinite(s).any() else 0.0 for _, s in spectra)
     magma = colormap_lut(figures.SPECTRUM_SCALE)
     n = spectra[0][1].shape[-1]
-    out["spectra"] = [[(upscale(heat_picture(s, magma, low, high), display_factor(n)), f"Spectrum of the {name}")
+    out["spectra"] = [[(with_frequency_axes(upscale(heat_picture(s, magma, low, high), display_factor(n)), n),
+                        f"Spectrum of the {name}")
                        for name, s in spectra]]
-    out["spectra_bar"] = (colour_bar(magma, 2 * n * display_factor(n), 14),
+    out["spectra_bar"] = (indented(colour_bar(magma, 2 * n * display_factor(n), 14), AXIS_LEFT),
                           f"log(1 + |F x|): {low:.0f} (left) … {high:.1f} (right)")
     out["spectra_note"] = _frequency_note(n, None)
     return out
