@@ -12,11 +12,11 @@ from ui import figures
 from ui.arrays import radial_bands, radial_profile
 from ui.pictures import (
     AXIS_BOTTOM,
-    AXIS_LEFT,
     AXIS_RGB,
     LUT_SIZE,
     NAN_RGB,
     PANEL_MARGIN,
+    axis_gutter,
     colormap_lut,
     colour_bar,
     display_factor,
@@ -170,7 +170,7 @@ def test_frequency_ticks_mark_the_quarters_of_the_band():
 
 def plot_area(panel: np.ndarray) -> np.ndarray:
     """The picture inside a with_frequency_axes panel (opaque), without its gutters: (H, W, 3)."""
-    inside = panel[:-AXIS_BOTTOM, AXIS_LEFT:]
+    inside = panel[:-AXIS_BOTTOM, panel.shape[1] - (panel.shape[0] - AXIS_BOTTOM):]  # square pictures
     assert (inside[..., 3] == 255).all()
     return inside[..., :3]
 
@@ -179,17 +179,20 @@ def plot_area(panel: np.ndarray) -> np.ndarray:
 def test_frequency_axes_keep_the_picture_and_tick_each_quarter(cells, factor):
     picture = upscale(RNG.integers(0, 256, (cells, cells, 3), dtype=np.uint8), factor)  # (P, P, 3)
     size = cells * factor
-    panel = with_frequency_axes(picture, cells, cycles_per_cell=7 if cells == 32 and factor == 7 else 1)
-    assert panel.shape == (size + AXIS_BOTTOM, AXIS_LEFT + size, 4) and panel.dtype == np.uint8
+    per_cell = 7 if cells == 32 and factor == 7 else 1
+    panel = with_frequency_axes(picture, cells, cycles_per_cell=per_cell)
+    left = axis_gutter(cells, per_cell)
+    assert panel.shape == (size + AXIS_BOTTOM, left + size, 4) and panel.dtype == np.uint8
     np.testing.assert_array_equal(plot_area(panel), picture)
     # the first row under the picture holds only the tick marks: one at the centre column of each ticked cell
     centre = [int((f + cells // 2 + 0.5) * factor) for f in frequency_ticks(cells)]
     below = panel[size]  # (W, 4)
-    assert np.flatnonzero(below[:, 3]).tolist() == [AXIS_LEFT + c for c in centre]
+    assert np.flatnonzero(below[:, 3]).tolist() == [left + c for c in centre]
     assert (below[below[:, 3] > 0, :3] == AXIS_RGB).all()
-    left = panel[:size, AXIS_LEFT - 1]  # the column just left of the picture: the vertical axis' ticks
-    assert np.flatnonzero(left[:, 3]).tolist() == centre
-    gutter = np.concatenate([panel[:, :AXIS_LEFT].reshape(-1, 4), panel[size:].reshape(-1, 4)])
+    beside = panel[:size, left - 1]  # the column just left of the picture: the vertical axis' ticks
+    assert np.flatnonzero(beside[:, 3]).tolist() == centre
+    assert (panel[:, 0, 3] == 0).all()  # the widest label fits: the first column stays empty
+    gutter = np.concatenate([panel[:, :left].reshape(-1, 4), panel[size:].reshape(-1, 4)])
     assert (gutter[:, 3] == 0).mean() > 0.6  # mostly transparent: the page shows through around the labels
     with pytest.raises(ValueError, match="equal cells"):
         with_frequency_axes(picture[:-1], cells)
@@ -236,15 +239,17 @@ def test_pair_pictures_have_every_view_at_one_size():
     shapes = {name: [p.shape for row in pictures[name] for p, _ in row]
               for name in ("images", "maps_rgb", "maps_channels", "filtered", "spectra")}
     assert [len(v) for v in shapes.values()] == [3, 2, 6, 2, 2]
-    framed = (192 + AXIS_BOTTOM, AXIS_LEFT + 192, 4)  # frequency pictures: 192 px plus their axes' gutters
+    left = axis_gutter(32)
+    assert 18 <= left <= 26 and axis_gutter(32, 7) > left  # "-16" is narrower than "-112"
+    framed = (192 + AXIS_BOTTOM, left + 192, 4)  # frequency pictures: 192 px plus their axes' gutters
     assert {name: set(v) for name, v in shapes.items()} == {
         "images": {(192, 192, 3)}, "filtered": {(192, 192, 3)},  # 32×32 enlarged 6×
         "maps_rgb": {framed}, "maps_channels": {framed}, "spectra": {framed}}
     for name in ("maps_rgb", "maps_channels", "spectra"):
         assert {plot_area(p).shape for row in pictures[name] for p, _ in row} == {(192, 192, 3)}
     bar = pictures["maps_channels_bar"][0]  # lined up with the heat maps' plot area, right of their axis gutter
-    assert bar.shape == (14, AXIS_LEFT + 384, 4) and (bar[:, :AXIS_LEFT, 3] == 0).all()
-    np.testing.assert_array_equal(bar[:, AXIS_LEFT:, :3], colour_bar(colormap_lut(figures.MAP_SCALE), 384, 14))
+    assert bar.shape == (14, left + 384, 4) and (bar[:, :left, 3] == 0).all()
+    np.testing.assert_array_equal(bar[:, left:, :3], colour_bar(colormap_lut(figures.MAP_SCALE), 384, 14))
     assert "±16 cycles/image" in pictures["maps_channels_note"] and "Centre = zero frequency" in pictures["spectra_note"]
     top3 = pictures["top3"].splitlines()
     assert top3[0] == "| | clean | adversarial | clean × essential map | adversarial × adversarial map |"

@@ -28,7 +28,6 @@ PANEL_MARGIN = 12  # transparent pixels either side of a panel in a row of pictu
 AXIS_RGB = (128, 132, 149)  # tick marks and labels: Streamlit's grey for secondary text, legible on light and dark
 AXIS_FONT_PX = 11
 AXIS_TICK = 3  # tick length in pixels
-AXIS_LEFT = 30  # gutter for the vertical axis' labels ("−112" fits)
 AXIS_BOTTOM = 16  # gutter for the horizontal axis' labels
 NAN_RGB = (128, 128, 128)  # "no value" (NaN) in a heat map: mid-grey, outside every scale used here
 
@@ -181,7 +180,7 @@ def with_margin(picture: np.ndarray, margin: int = PANEL_MARGIN) -> np.ndarray:
 def indented(picture: np.ndarray, left: int = 0) -> np.ndarray:
     """(H, W, 3) or (H, W, 4) uint8 -> (H, left + W, 4) RGBA with `left` transparent columns first.
 
-    Lines a colour bar up with the plot area of pictures that carry a frequency axis (AXIS_LEFT wide) on their left.
+    Lines a colour bar up with the plot area of pictures that carry a frequency axis (`axis_gutter` wide) on their left.
     """
     if picture.ndim != 3 or picture.shape[2] not in (3, 4):
         raise ValueError(f"expected a (H, W, 3) or (H, W, 4) picture, got shape {picture.shape}")
@@ -212,8 +211,25 @@ def _axis_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+def _tick_labels(cells: int, cycles_per_cell: float) -> list[tuple[int, str]]:
+    # ASCII minus: the bundled font has no U+2212
+    return [(f, f"{f * cycles_per_cell:g}") for f in frequency_ticks(cells)]
+
+
+def axis_gutter(cells: int, cycles_per_cell: float = 1.0) -> int:
+    """Width in pixels of the vertical axis that `with_frequency_axes` adds: the widest label, a gap and the tick.
+
+    22 px for a 32×32 map ("-16"), 29 px for a pooled 224×224 one ("-112"): as narrow as the labels allow, so
+    two framed 192-px maps still fit side by side in a laptop-width column.
+    """
+    font = _axis_font()
+    widest = max(font.getlength(text) for _, text in _tick_labels(cells, cycles_per_cell))
+    return int(np.ceil(widest)) + AXIS_TICK + 4  # 1 px left of the label, 2 px between label and tick, 1 spare
+
+
 def with_frequency_axes(picture: np.ndarray, cells: int, cycles_per_cell: float = 1.0) -> np.ndarray:
-    """A centred frequency picture (H, W, 3) uint8 of `cells`×`cells` cells -> (H + B, L + W, 4) RGBA with axes.
+    """A centred frequency picture (H, W, 3) uint8 of `cells`×`cells` cells -> (H + B, L + W, 4) RGBA with axes
+    (B = AXIS_BOTTOM, L = axis_gutter(cells, cycles_per_cell)).
 
     Tick marks and labels (cycles/image) on a transparent gutter left of and below the picture, in a grey that
     reads on light and dark pages; the picture's own pixels are unchanged. cycles_per_cell: the frequencies one
@@ -224,19 +240,19 @@ def with_frequency_axes(picture: np.ndarray, cells: int, cycles_per_cell: float 
     h, w, _ = picture.shape
     if h % cells or w % cells:
         raise ValueError(f"expected a picture made of {cells}×{cells} equal cells, got shape {picture.shape}")
-    canvas = Image.new("RGBA", (AXIS_LEFT + w, h + AXIS_BOTTOM), (0, 0, 0, 0))
-    canvas.paste(Image.fromarray(np.ascontiguousarray(picture), "RGB"), (AXIS_LEFT, 0))
+    left = axis_gutter(cells, cycles_per_cell)
+    canvas = Image.new("RGBA", (left + w, h + AXIS_BOTTOM), (0, 0, 0, 0))
+    canvas.paste(Image.fromarray(np.ascontiguousarray(picture), "RGB"), (left, 0))
     draw, font, colour = ImageDraw.Draw(canvas), _axis_font(), (*AXIS_RGB, 255)
     half = cells // 2
-    for f in frequency_ticks(cells):
-        text = f"{f * cycles_per_cell:g}"  # ASCII minus: the bundled font has no U+2212
-        x = AXIS_LEFT + int((f + half + 0.5) * w / cells)  # the cell's centre column
+    for f, text in _tick_labels(cells, cycles_per_cell):
+        x = left + int((f + half + 0.5) * w / cells)  # the cell's centre column
         y = int((f + half + 0.5) * h / cells)  # the cell's centre row (frequency grows downwards, as in the charts)
         draw.line([(x, h), (x, h + AXIS_TICK - 1)], fill=colour)  # below the picture
-        draw.line([(AXIS_LEFT - AXIS_TICK, y), (AXIS_LEFT - 1, y)], fill=colour)  # left of the picture
+        draw.line([(left - AXIS_TICK, y), (left - 1, y)], fill=colour)  # left of the picture
         draw.text((x, h + AXIS_TICK), text, fill=colour, font=font, anchor="mt")
         label_y = min(max(y, AXIS_FONT_PX // 2 + 1), h - 1)  # the top label stays inside the canvas
-        draw.text((AXIS_LEFT - AXIS_TICK - 2, label_y), text, fill=colour, font=font, anchor="rm")
+        draw.text((left - AXIS_TICK - 2, label_y), text, fill=colour, font=font, anchor="rm")
     return np.asarray(canvas)
 
 
@@ -252,6 +268,6 @@ def encode_png(picture: np.ndarray) -> bytes:
 
 __all__ = [
     "LUT_SIZE", "NAN_RGB", "PANEL_MARGIN", "PANEL_PX", "colormap_lut", "colour_bar", "display_factor",
-    "encode_png", "frequency_ticks", "indented", "heat_picture", "image_picture", "upscale", "value_range", "with_frequency_axes",
+    "axis_gutter", "encode_png", "frequency_ticks", "indented", "heat_picture", "image_picture", "upscale", "value_range", "with_frequency_axes",
     "with_margin",
 ]

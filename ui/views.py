@@ -22,8 +22,8 @@ from ui import figures
 from ui.arrays import amplified_perturbation, pool_map, pooled_frequency_axis, radial_bands, top_k
 from ui.downloads import csv_bytes, figure_html, npy_bytes, png_bytes
 from ui.pictures import (
-    AXIS_LEFT,
     PANEL_PX,
+    axis_gutter,
     colormap_lut,
     colour_bar,
     display_factor,
@@ -221,7 +221,7 @@ def build_pair_pictures(views: dict, classes: Sequence[str], pooled: bool = Fals
         out["maps_channels"] = [[(axes(upscale(heat_picture(m[k], viridis, 0.0, 1.0), map_factor)),
                                   f"{name} map · {channel} channel")
                                  for k, channel in enumerate(figures.CHANNELS[:m.shape[0]])] for name, m, _ in shown]
-        out["maps_channels_bar"] = (indented(colour_bar(viridis, 2 * h * map_factor, 14), AXIS_LEFT),
+        out["maps_channels_bar"] = (indented(colour_bar(viridis, 2 * h * map_factor, 14), axis_gutter(h, per_cell)),
                                     "map value: 0 (left) … 1 (right)")
         out["maps_channels_note"] = note
         out["radial"] = radial_table([(name, m) for name, m in maps])
@@ -243,7 +243,7 @@ def build_pair_pictures(views: dict, classes: Sequence[str], pooled: bool = Fals
     out["spectra"] = [[(with_frequency_axes(upscale(heat_picture(s, magma, low, high), display_factor(n)), n),
                         f"Spectrum of the {name}")
                        for name, s in spectra]]
-    out["spectra_bar"] = (indented(colour_bar(magma, 2 * n * display_factor(n), 14), AXIS_LEFT),
+    out["spectra_bar"] = (indented(colour_bar(magma, 2 * n * display_factor(n), 14), axis_gutter(n)),
                           f"log(1 + |F x|): {low:.0f} (left) … {high:.1f} (right)")
     out["spectra_note"] = _frequency_note(n, None)
     return out
@@ -394,7 +394,7 @@ def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, f
     else:
         if "maps_rgb" in built:
             st.markdown("**The maps as RGB composites** (white: kept in all three colour channels; black: removed)")
-        cols = st.columns(2)  # the two maps on the left, as the panels below them; the numbers on the right
+        cols = st.columns([3, 2])  # the two maps (with their axes) on the left, as the panels below; the numbers right
         show_pictures(built.get("maps_rgb", [[]])[0], cols[0])
         with cols[1]:
             if "cosine" in views:
