@@ -161,35 +161,36 @@ def colour_bar(lut: np.ndarray, length: int = PANEL_PX, thickness: int = 14, *, 
     return np.ascontiguousarray(strip)
 
 
-def with_margin(picture: np.ndarray, margin: int = PANEL_MARGIN) -> np.ndarray:
-    """(H, W, 3) or (H, W, 4) uint8 -> (H, W + 2·margin, 4) RGBA: `margin` transparent columns either side.
+def pad_transparent(picture: np.ndarray, left: int, right: int) -> np.ndarray:
+    """(H, W, 3) or (H, W, 4) uint8 -> (H, left + W + right, 4) RGBA with transparent columns either side.
 
-    Pictures shown side by side in one st.image row touch; the margins space them on any page colour
-    and keep a caption centred under its picture. An RGB picture becomes opaque; RGBA keeps its alpha.
+    An RGB picture becomes opaque; an RGBA one keeps its own alpha (transparent axis gutters stay so).
     """
     if picture.ndim != 3 or picture.shape[2] not in (3, 4):
         raise ValueError(f"expected a (H, W, 3) or (H, W, 4) picture, got shape {picture.shape}")
     h, w, c = picture.shape
-    out = np.zeros((h, w + 2 * int(margin), 4), np.uint8)  # transparent
-    out[:, margin:margin + w, :c] = picture
+    out = np.zeros((h, int(left) + w + int(right), 4), np.uint8)  # transparent
+    out[:, left:left + w, :c] = picture
     if c == 3:
-        out[:, margin:margin + w, 3] = 255
+        out[:, left:left + w, 3] = 255
     return out
+
+
+def with_margin(picture: np.ndarray, margin: int = PANEL_MARGIN) -> np.ndarray:
+    """`margin` transparent columns either side: (H, W, 3|4) -> (H, W + 2·margin, 4) RGBA.
+
+    Pictures shown side by side in one st.image row touch; the margins space them on any page colour
+    and keep a caption centred under its picture.
+    """
+    return pad_transparent(picture, margin, margin)
 
 
 def indented(picture: np.ndarray, left: int = 0) -> np.ndarray:
-    """(H, W, 3) or (H, W, 4) uint8 -> (H, left + W, 4) RGBA with `left` transparent columns first.
+    """`left` transparent columns first: (H, W, 3|4) -> (H, left + W, 4) RGBA.
 
     Lines a colour bar up with the plot area of pictures that carry a frequency axis (`axis_gutter` wide) on their left.
     """
-    if picture.ndim != 3 or picture.shape[2] not in (3, 4):
-        raise ValueError(f"expected a (H, W, 3) or (H, W, 4) picture, got shape {picture.shape}")
-    h, w, c = picture.shape
-    out = np.zeros((h, int(left) + w, 4), np.uint8)  # transparent
-    out[:, left:, :c] = picture
-    if c == 3:
-        out[:, left:, 3] = 255
-    return out
+    return pad_transparent(picture, left, 0)
 
 
 def frequency_ticks(cells: int) -> list[int]:
@@ -268,6 +269,6 @@ def encode_png(picture: np.ndarray) -> bytes:
 
 __all__ = [
     "LUT_SIZE", "NAN_RGB", "PANEL_MARGIN", "PANEL_PX", "colormap_lut", "colour_bar", "display_factor",
-    "axis_gutter", "encode_png", "frequency_ticks", "indented", "heat_picture", "image_picture", "upscale", "value_range", "with_frequency_axes",
+    "axis_gutter", "encode_png", "frequency_ticks", "indented", "pad_transparent", "heat_picture", "image_picture", "upscale", "value_range", "with_frequency_axes",
     "with_margin",
 ]
