@@ -268,7 +268,7 @@ def encode_png(picture: np.ndarray) -> bytes:
 
 
 __all__ = [
-    "LUT_SIZE", "NAN_RGB", "PANEL_MARGIN", "PANEL_PX", "colormap_lut", "colour_bar", "display_factor",
-    "axis_gutter", "encode_png", "frequency_ticks", "indented", "pad_transparent", "heat_picture", "image_picture", "upscale", "value_range", "with_frequency_axes",
-    "with_margin",
+    "AXIS_BOTTOM", "AXIS_RGB", "LUT_SIZE", "NAN_RGB", "PANEL_MARGIN", "PANEL_PX", "axis_gutter", "colormap_lut",
+    "colour_bar", "display_factor", "encode_png", "frequency_ticks", "heat_picture", "image_picture", "indented",
+    "pad_transparent", "upscale", "value_range", "with_frequency_axes", "with_margin",
 ]
