@@ -107,6 +107,11 @@ def test_home_shows_picker_figure_and_build_command(cache_root):
     assert at.title[0].value.startswith("Essential and adversarial frequencies")
     picker = at.sidebar.selectbox(key="experiment")
     assert picker.value == path and len(picker.options) == 1
+    from experiments.reader import find_experiments
+
+    [listing] = find_experiments([os.path.dirname(path)])
+    label = listing.describe()  # the sidebar repeats the whole label under the (narrow) box
+    assert [c.value for c in at.sidebar.caption if c.value.startswith(label)] and "N=6" in label
     assert any(os.path.basename(path) in m.value for m in at.markdown)
     assert not charts(at)  # the Fig. 1 picture is drawn with st.image: no Plotly on the first page
     captions = image_captions(at)  # 3 rows × (original, adversarial, both filtered), the prediction under each

@@ -48,8 +48,9 @@ def experiment_picker() -> None:
     with st.sidebar:
         st.subheader("Experiment")
         if usable:
-            st.selectbox("Experiment to show", options=list(labels), format_func=labels.get, key=PICKER_KEY,
-                         help="Experiments found in assets/demo/, cache/ and the FMAPS_CACHE directories")
+            picked = st.selectbox("Experiment to show", options=list(labels), format_func=labels.get, key=PICKER_KEY,
+                                  help="Experiments found in assets/demo/, cache/ and the FMAPS_CACHE directories")
+            st.caption(labels[picked])  # the whole label: the narrow box cuts it (the demo's "N=20" showed as "N=2")
         else:
             st.info(f"No experiment found. Build one with `{BUILD_COMMAND}`.")
         if damaged:
