@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core.metrics.caveats import correlation_caveats
+from core.metrics.correlate import null_idcor_median
 from experiments.reader import Experiment
 from ui import figures
 from ui.downloads import csv_bytes
@@ -38,6 +39,7 @@ def table_rows(experiment: Experiment) -> list[dict]:
                                   if summary.get("cosine_mean") is not None else "–"),
             "IdCor": _fmt(summary.get("idcor")),
             "p": _fmt(summary.get("p_value"), 3),
+            "shuffled IdCor (median)": _fmt(null_idcor_median(summary)),
             "re-paired cosine": _fmt(summary.get("repaired_cosine_mean")),
             "re-paired SVCCA": _fmt(summary.get("repaired_svcca_mean")),
             "paper: SVCCA / cosine / IdCor / p": " / ".join([
@@ -71,7 +73,9 @@ def render_table(experiment: Experiment) -> None:
             "from Table III (IdCor and p only). SVCCA and cosine compare the maps linearly; IdCor compares the "
             "intrinsic dimension of the two sets with that of their concatenation and catches non-linear relations. "
             "The re-paired columns pair each essential map with another image's adversarial map: the similarity "
-            "all maps share, which the true pairing has to beat. p = 0.01 is the floor of 100 permutations.")
+            "all maps share, which the true pairing has to beat. The shuffled IdCor is the same for IdCor: the median "
+            "over the permutation test's shuffled pairings (TwoNN's bias keeps it above 0). p = 0.01 is the floor of "
+            "100 permutations.")
     render_caveats(experiment)
     st.download_button("Table (CSV)", data=csv_bytes(rows), file_name=f"{experiment.id}_correlations.csv",
                        mime="text/csv", key="corr_table_csv")
@@ -116,7 +120,10 @@ def render_distributions(experiment: Experiment, attack: str) -> None:
                 f"shuffled between images ({summary.get('permutations', len(summary['null_ids']))} times). Red: the "
                 f"true pairing, ID {summary['id_joint']:.2f} (essential {summary.get('id_a', float('nan')):.2f}, "
                 f"adversarial {summary.get('id_b', float('nan')):.2f}). Related sets share dimensions, so the true "
-                "joint ID falls below the shuffled ones; p = (shuffles with a lower joint ID + 1) / (shuffles + 1).")
+                "joint ID falls below the shuffled ones; p = (shuffles with a lower joint ID + 1) / (shuffles + 1)."
+                + (f" In IdCor: {summary['idcor']:.2f} observed, {null_median:.2f} for the median shuffle."
+                   if (null_median := null_idcor_median(summary)) is not None and summary.get("idcor") is not None
+                   else ""))
         html_download(fig, key="corr_null_html", filename=f"idcor_null_{attack}.html")
 
 

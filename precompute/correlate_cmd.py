@@ -21,6 +21,7 @@ import torch
 from core.devices import resolve_device
 from core.metrics import METRICS, POOL_MODES, correlate
 from core.metrics.caveats import correlation_caveats
+from core.metrics.correlate import null_idcor_median
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -85,7 +86,8 @@ def _table(result: dict, a_path: str, b_path: str, wall_s: float) -> str:
     ]
     if result["null_ids"]:
         null = np.asarray(result["null_ids"])
-        lines.append(f"shuffled ID(A|B[perm]): mean {null.mean():.3f}, min {null.min():.3f}, max {null.max():.3f}")
+        lines.append(f"shuffled ID(A|B[perm]): mean {null.mean():.3f}, min {null.min():.3f}, max {null.max():.3f}; "
+                     f"IdCor of the shuffled pairings: median {null_idcor_median(result):.4f} (IdCor's baseline)")
     if "repairings" in result:
         lines.append(
             f"re-paired baseline over {result['repairings']} derangements: cosine {result['repaired_cosine_mean']:.4f} ± "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from core.metrics.caveats import correlation_caveats
+from core.metrics.correlate import null_idcor_median
 from experiments.format import ESSENTIAL, adversarial_set
 from experiments.paper_numbers import TABLE_I, TABLE_III, TABLE_IV, attack_label
 from experiments.reader import Experiment
@@ -21,27 +22,27 @@ def _f(value: object, digits: int = 2) -> str:
 
 def table_i(experiment: Experiment) -> list[str]:
     lines = [
-        "| Attack | N | SVCCA | re-paired SVCCA | Cosine sim | re-paired cosine | IdCor | p | paper SVCCA | paper cosine | paper IdCor | paper p |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Attack | N | SVCCA | re-paired SVCCA | Cosine sim | re-paired cosine | IdCor | shuffled IdCor | p | paper SVCCA | paper cosine | paper IdCor | paper p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in experiment.attack_keys:
         c = experiment.correlation(key)
         if c is None or "error" in c:
             reason = (c or {}).get("error", "not computed").replace("|", "/")
-            lines.append(f"| {attack_label(key)} | {(c or {}).get('n', 0)} | not computed: {reason} |" + " – |" * 9)
+            lines.append(f"| {attack_label(key)} | {(c or {}).get('n', 0)} | not computed: {reason} |" + " – |" * 10)
             continue
         p = TABLE_I.get(key, {})
         lines.append(
             f"| {attack_label(key)} | {c['n']} | {_f(c['svcca'])} | {_f(c.get('repaired_svcca_mean'))} | "
             f"{_f(c['cosine_mean'])} ± {_f(c['cosine_std'])} | "
             f"{_f(c.get('repaired_cosine_mean'))} ± {_f(c.get('repaired_cosine_std'))} | {_f(c['idcor'])} | "
-            f"{_f(c['p_value'], 3)} | {_f(p.get('svcca'))} | "
+            f"{_f(null_idcor_median(c))} | {_f(c['p_value'], 3)} | {_f(p.get('svcca'))} | "
             f"{_f(p.get('cosine_mean'))} ± {_f(p.get('cosine_std'))} | {_f(p.get('idcor'))} | {_f(p.get('p_value'))} |"
             if p else
             f"| {attack_label(key)} | {c['n']} | {_f(c['svcca'])} | {_f(c.get('repaired_svcca_mean'))} | "
             f"{_f(c['cosine_mean'])} ± {_f(c['cosine_std'])} | "
             f"{_f(c.get('repaired_cosine_mean'))} ± {_f(c.get('repaired_cosine_std'))} | {_f(c['idcor'])} | "
-            f"{_f(c['p_value'], 3)} | – | – | – | – |"
+            f"{_f(null_idcor_median(c))} | {_f(c['p_value'], 3)} | – | – | – | – |"
         )
     return lines
 
@@ -56,15 +57,15 @@ def caveat_lines(experiment: Experiment) -> list[str]:
 
 
 def table_iii(experiment: Experiment) -> list[str]:
-    lines = ["| ε | attack success rate (of N correct) | IdCor | p | N pairs | paper success | paper IdCor | paper p |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| ε | attack success rate (of N correct) | IdCor | shuffled IdCor | p | N pairs | paper success | paper IdCor | paper p |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for key in [k for k in experiment.attack_keys if k.startswith("pgd-")]:
         stage = experiment.stage(f"test-attack-{key}")
         c = experiment.correlation(key) or {}
         p = TABLE_III.get(key, {})
         lines.append(
             f"| {key.removeprefix('pgd-')}/255 | {100 * stage.get('success_rate', 0):.2f}% (of {stage.get('n_correct')}) | "
-            f"{_f(c.get('idcor'))} | {_f(c.get('p_value'), 3)} | {c.get('n', 0)} | "
+            f"{_f(c.get('idcor'))} | {_f(null_idcor_median(c))} | {_f(c.get('p_value'), 3)} | {c.get('n', 0)} | "
             f"{_f(100 * p['success_rate']) + '%' if p else '–'} | {_f(p.get('idcor'))} | {_f(p.get('p_value'))} |"
         )
     return lines
@@ -121,7 +122,8 @@ def build_report(experiment: Experiment) -> str:
         *table_i(experiment),
         "",
         "Re-paired: the essential map of image i against the adversarial map of another image j ≠ i "
-        f"(mean over {cfg.repairings} random re-pairings): the similarity that all maps share, whoever they belong to.",
+        f"(mean over {cfg.repairings} random re-pairings): the similarity that all maps share, whoever they belong to. "
+        "Shuffled IdCor: the median IdCor of the permutation test's shuffled pairings, IdCor's own baseline.",
         "",
         *caveat_lines(experiment),
         "## Table III: PGD with variable ε",

@@ -191,6 +191,8 @@ def test_correlations_table_and_distributions(cache_root):
     fmn = experiment.correlation("fmn")
     assert int(table["N pairs"][0]) == fmn["n"]
     assert table["cosine mean ± std"][0] == f"{fmn['cosine_mean']:.2f} ± {fmn['cosine_std']:.2f}"
+    null = [(fmn["id_a"] + fmn["id_b"] - z) / max(fmn["id_a"], fmn["id_b"]) for z in fmn["null_ids"]]
+    assert table["shuffled IdCor (median)"][0] == f"{np.median(null):.2f}"  # IdCor's baseline, by hand
     assert table["paper: SVCCA / cosine / IdCor / p"][0] == "0.25 / 0.49 ± 0.27 / 0.66 / 0.01"
     assert table["paper: SVCCA / cosine / IdCor / p"][1].startswith("0.30 / ")
     keys = [getattr(c, "key", None) for c in charts(at)]

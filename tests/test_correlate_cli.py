@@ -53,7 +53,7 @@ def test_table_output_names_every_metric(tmp_path, capsys):
     code = main(["correlate", save(tmp_path, "a.npy", a), save(tmp_path, "b.npy", b), "--permutations", "10", "--repairings", "2"])
     out = capsys.readouterr().out
     assert code == 0
-    for word in ("cosine", "svcca", "idcor", "p = ", "N = 60", "re-paired baseline over 2"):
+    for word in ("cosine", "svcca", "idcor", "p = ", "N = 60", "re-paired baseline over 2", "IdCor of the shuffled pairings"):
         assert word in out
 
 

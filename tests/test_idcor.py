@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from core.metrics.idcor import idcor, idcor_preprocess, permutation_generator
+from core.metrics.idcor import idcor, idcor_preprocess, null_idcor, permutation_generator
 
 FLOOR_100 = 1 / 101  # smallest p-value with 100 permutations
 
@@ -64,6 +64,20 @@ def test_fast_permutation_path_equals_recomputing_distances_from_scratch():
     assert result.idcor == pytest.approx((id_x + id_y - id_joint) / max(id_x, id_y), rel=1e-6)
     below = int(np.sum(np.asarray(expected_null) < id_joint))
     assert result.p_value == pytest.approx((below + 1) / 6)
+
+
+def test_null_idcor_is_the_idcor_of_each_shuffled_pairing():
+    """null_idcor from the stored joint IDs equals idcor() run from scratch on each shuffled pairing."""
+    rng = np.random.default_rng(4)
+    x = uniform(150, 4, seed=4)
+    y = np.tanh(x @ rng.normal(size=(4, 6))) + 0.1 * rng.normal(size=(150, 6))
+    result = idcor(torch.from_numpy(x), torch.from_numpy(y), permutations=6, seed=5)
+    generator = permutation_generator(5)
+    direct = [idcor(torch.from_numpy(x), torch.from_numpy(y[torch.randperm(150, generator=generator).numpy()]),
+                    permutations=0).idcor for _ in range(6)]
+    got = null_idcor(result.id_x, result.id_y, result.shuffled_ids)
+    np.testing.assert_allclose(got, direct, rtol=1e-9, atol=1e-12)
+    assert np.median(got) < result.idcor  # a smooth function of X: well above what shuffled pairs reach
 
 
 def test_smooth_function_gives_high_idcor_at_the_p_floor():

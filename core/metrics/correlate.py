@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from core.metrics.cosine import cosine_similarities, cosine_summary
-from core.metrics.idcor import IdCorResult, idcor, idcor_preprocess
+from core.metrics.idcor import IdCorResult, idcor, idcor_preprocess, null_idcor
 from core.metrics.pooling import POOL_MODES, flatten_rows, pool_maps
 from core.metrics.repairing import repaired_cosine, repaired_svcca
 from core.metrics.svcca import svcca_details
@@ -134,6 +134,19 @@ def correlate(
     if errors:
         result["errors"] = errors
     return result
+
+
+def null_idcor_median(summary: dict) -> float | None:
+    """Median IdCor of the permutation test's shuffled pairings in a `correlate` summary (None without one).
+
+    IdCor's baseline, as the re-paired columns are cosine's and SVCCA's: what unrelated pairs of these maps reach.
+    Computed from the stored IDs, so caches written before this existed get it too.
+    """
+    ids = [summary.get(key) for key in ("id_a", "id_b")]
+    null = summary.get("null_ids")
+    if any(v is None for v in ids) or null is None or len(null) == 0:
+        return None
+    return float(np.median(null_idcor(ids[0], ids[1], np.asarray(null))))
 
 
 def _idcor_explained(a: Tensor, b: Tensor, permutations: int, seed: int) -> IdCorResult:

@@ -61,6 +61,15 @@ def permutation_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def null_idcor(id_x: float, id_y: float, shuffled_ids: np.ndarray) -> np.ndarray:
+    """IdCor of each shuffled pairing: (id_x + id_y - shuffled_id) / max(id_x, id_y), shape (permutations,).
+
+    Shuffling Y's rows leaves ID(X) and ID(Y) as they are, so the permutation test's joint IDs give the IdCor
+    that unrelated pairs reach: the baseline the observed IdCor has to beat (TwoNN's bias keeps it above 0).
+    """
+    return (id_x + id_y - np.asarray(shuffled_ids, dtype=np.float64)) / max(id_x, id_y)
+
+
 def idcor(x: Tensor, y: Tensor, permutations: int = 100, seed: int = 0) -> IdCorResult:
     """IdCor of paired rows x (N, Dx) and y (N, Dy) with a `permutations`-fold permutation test."""
     if x.ndim != 2 or y.ndim != 2:

@@ -1,0 +1,59 @@
+"""`precompute report` on the shipped experiments: well-formed tables, IdCor's shuffled baseline, small-sample caveats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.metrics.correlate import null_idcor_median
+from core.metrics.idcor import null_idcor
+from experiments.paper_numbers import attack_label
+from experiments.reader import Experiment
+from precompute.report_cmd import build_report
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = sorted((REPO / "assets" / "results").glob("cifar10-paper-resnet20-*"))
+DEMO = next((REPO / "assets" / "demo").iterdir())
+
+
+def tables(report: str) -> list[list[list[str]]]:
+    """Every markdown table of the report as rows of cells (header first, the |---| line dropped)."""
+    found, current = [], []
+    for line in report.splitlines() + [""]:
+        if line.startswith("|"):
+            if not set(line) <= set("|-"):
+                current.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif current:
+            found.append(current)
+            current = []
+    return found
+
+
+def test_every_table_row_has_its_header_width():
+    for path in [*RESULTS, DEMO]:
+        for table in tables(build_report(Experiment(str(path)))):
+            assert {len(row) for row in table} == {len(table[0])}, (path.name, table[0])
+
+
+def test_shuffled_idcor_column_is_the_median_of_the_stored_null():
+    """Table I's 'shuffled IdCor' equals the median of (id_a + id_b - null_id) / max(id_a, id_b), by hand."""
+    experiment = Experiment(str(RESULTS[-1]))
+    table_i = tables(build_report(experiment))[0]
+    column = table_i[0].index("shuffled IdCor")
+    for row in table_i[1:]:
+        key = next(k for k in experiment.attack_keys if attack_label(k) == row[0])
+        summary = experiment.correlation(key)
+        by_hand = np.median([(summary["id_a"] + summary["id_b"] - z) / max(summary["id_a"], summary["id_b"])
+                             for z in summary["null_ids"]])
+        assert row[column] == f"{by_hand:.2f}"
+        assert null_idcor_median(summary) == float(np.median(null_idcor(summary["id_a"], summary["id_b"],
+                                                                        summary["null_ids"])))
+
+
+def test_demo_report_lists_its_caveats():
+    report = build_report(Experiment(str(DEMO)))
+    assert "**Caveats at this sample size:**" in report
+    assert "- **FMN**: SVCCA is 1 by construction here" in report
+    big = build_report(Experiment(str(RESULTS[-1])))
+    assert "Caveats at this sample size" not in big
