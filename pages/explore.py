@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from experiments.reader import Experiment
-from ui.compute import image_numbers
+from ui.compute import cosine_context, image_numbers
 from ui.entry import through_app
 from ui.gallery import GalleryItem, image_gallery
 from ui.loaders import cached_image_views, experiment_model, image_labels, thumbnail_uris
@@ -96,6 +96,9 @@ def render_numbers(experiment: Experiment, params: dict) -> None:
             cols[3].metric("Cosine similarity of the two maps", f"{numbers['cosine']:.3f}",
                            help="As stored by the correlation stage" + (" (maps pooled to 32×32)"
                                                                         if experiment.config.image_size > 32 else ""))
+            context = cosine_context(experiment.correlation(attack), index)
+            if context:
+                cols[3].caption(context)
     st.markdown("**The model's top 3 classes for each image** (✓: the true class)")
     st.markdown(top3_table(numbers, classes))
     if numbers["maps"]:
@@ -117,6 +120,8 @@ def render_explore(experiment: Experiment, params: dict) -> None:
     if model is None:
         st.warning(f"Predictions on filtered images are not available: {model_note}")
     views = cached_image_views(experiment, index, attack, model)
+    if attack is not None:  # a copy: the cached views are shared between sessions
+        views = {**views, "cosine_context": cosine_context(experiment.correlation(attack), index)}
     classes = experiment.classes
     pred = int(np.argmax(views["clean_probs"]))
     st.markdown(image_heading(index, views["id"], classes[views["label"]], classes[pred], attack))

@@ -143,6 +143,11 @@ def test_explore_drives_gallery_attack_and_image(cache_root):
     adv, _ = experiment.adversarial_map("fmn", 3)
     expected = float(ess.ravel() @ adv.ravel() / np.linalg.norm(ess) / np.linalg.norm(adv))
     assert metrics["Cosine similarity of the two maps"] == f"{expected:.3f}"
+    summary = experiment.correlation("fmn")  # the pair among its attack's pairs: rank counted by hand
+    stored = float(summary["cosine"][list(summary["positions"]).index(3)])
+    rank = 1 + sum(v > stored for v in summary["cosine"])
+    assert any(c.value.startswith(f"Stored for the tables: {stored:.3f}, rank {rank} of {len(summary['cosine'])} pairs")
+               for c in at.caption)
     # pictures by default: every view present, the top-3 classes and the radial profile as tables
     assert not charts(at) and pair_pictures(at) == list(PAIR_PICTURES)
     tables = [m.value for m in at.markdown if m.value.startswith("| |") or "radius (cycles/image)" in m.value]

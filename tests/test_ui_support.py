@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from experiments.config import ExperimentConfig
-from ui.compute import defend, filter_image
+from ui.compute import cosine_context, defend, filter_image
 from ui.downloads import csv_bytes, npy_bytes, npz_bytes, png_bytes
 from ui.live import BusyError, live_slot
 from ui.paper_numbers import TABLE_I, attack_label, eps_of, paper_row
@@ -158,6 +158,19 @@ def test_defend_matches_core_defended_predict():
         assert result["first_pred"] == int(first[0]) and result["defended_pred"] == int(defended[0])
         np.testing.assert_array_equal(result["map"], maps[result["first_pred"]])
         assert result["defended_probs"].sum() == pytest.approx(1.0)
+
+
+def test_cosine_context_ranks_the_pair_among_the_stored_ones():
+    summary = {"positions": np.array([2, 5, 7, 9]), "cosine": np.array([0.10, 0.40, 0.25, 0.40]),
+               "repaired_cosine_mean": 0.18, "pool": "none"}
+    text = cosine_context(summary, 7)
+    assert text == ("Stored for the tables: 0.250, rank 3 of 4 pairs of this attack (median 0.33); "
+                    "maps of different images (re-paired) average 0.18.")
+    assert cosine_context(summary, 5).startswith("Stored for the tables: 0.400, rank 1 of 4")  # ties share the top
+    assert "pooled to 32×32" in cosine_context({**summary, "pool": "avg", "pool_size": 32}, 2)
+    assert "re-paired" not in cosine_context({**summary, "repaired_cosine_mean": None}, 2)
+    assert cosine_context(summary, 3) is None  # no pair stored for image 3
+    assert cosine_context(None, 2) is None and cosine_context({"n": 2, "error": "only 2 images"}, 2) is None
 
 
 def test_paper_numbers_lookup():

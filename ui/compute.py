@@ -99,6 +99,30 @@ def build_image_views(experiment: object, index: int, attack_key: str | None, mo
     return views
 
 
+def cosine_context(summary: dict | None, index: int) -> str | None:
+    """Where image `index`'s pair stands among its attack's pairs, from the correlation stage's stored values.
+
+    One pair's cosine says little alone: its rank and the median of all pairs, and the re-paired baseline (maps of
+    different images), tell a reader whether it is high. None when the image has no stored pair. The stored values
+    are the ones the tables use (pooled to 32×32 for large maps), so the rank is exact.
+    """
+    if not summary or summary.get("error") or summary.get("positions") is None or summary.get("cosine") is None:
+        return None
+    values = np.asarray(summary["cosine"], dtype=np.float64)  # (P,) one per stored pair
+    at = np.flatnonzero(np.asarray(summary["positions"]) == index)
+    if not len(at) or len(values) != len(summary["positions"]):
+        return None
+    mine = values[at[0]]
+    rank = int((values > mine).sum()) + 1  # 1 = the most similar pair
+    pooled = f" (maps pooled to {summary['pool_size']}×{summary['pool_size']})" if summary.get("pool") not in (None, "none") else ""
+    text = (f"Stored for the tables{pooled}: {mine:.3f}, rank {rank} of {len(values)} pairs of this attack "
+            f"(median {np.median(values):.2f})")
+    baseline = summary.get("repaired_cosine_mean")
+    if baseline is not None:
+        text += f"; maps of different images (re-paired) average {baseline:.2f}"
+    return text + "."
+
+
 def image_numbers(experiment: object, index: int, attack_key: str | None) -> dict:
     """What a results-only copy (no images, no maps) still says about image `index` of an opened Experiment.
 

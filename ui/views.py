@@ -319,6 +319,15 @@ def show_pictures(row: Sequence[Shown], where: object = st) -> None:
                     output_format="PNG")
 
 
+def show_cosine(views: dict) -> None:
+    """The pair's cosine similarity, and where it stands among the experiment's pairs when the page says so."""
+    if "cosine" in views:
+        st.metric("Cosine similarity of the two maps", f"{views['cosine']:.3f}",
+                  help="cos(M_E, M_A) over all 3·H·W entries; 1 = same shape, 0 = no overlap")
+        if views.get("cosine_context"):
+            st.caption(views["cosine_context"])
+
+
 def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, file_stem: str,
                       model_note: str = "", cache_key: tuple | None = None, per_session: bool = False) -> None:
     """All views of one image and its adversarial counterpart (see the module docstring).
@@ -387,9 +396,7 @@ def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, f
             if notes:
                 st.caption("; ".join(notes))
         with cols[1]:
-            if "cosine" in views:
-                st.metric("Cosine similarity of the two maps", f"{views['cosine']:.3f}",
-                          help="cos(M_E, M_A) over all 3·H·W entries; 1 = same shape, 0 = no overlap")
+            show_cosine(views)
             show("radial")
     else:
         if "maps_rgb" in built:
@@ -397,9 +404,7 @@ def render_pair_views(views: dict, classes: Sequence[str], key_prefix: str, *, f
         cols = st.columns([3, 2])  # the two maps (with their axes) on the left, as the panels below; the numbers right
         show_pictures(built.get("maps_rgb", [[]])[0], cols[0])
         with cols[1]:
-            if "cosine" in views:
-                st.metric("Cosine similarity of the two maps", f"{views['cosine']:.3f}",
-                          help="cos(M_E, M_A) over all 3·H·W entries; 1 = same shape, 0 = no overlap")
+            show_cosine(views)
             if notes:
                 st.caption("; ".join(notes))
             if "radial" in built:
