@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from experiments.reader import Experiment
+from ui.compare import cosine_table, image_maps, map_panels, missing_notes
 from ui.compute import cosine_context, image_numbers
 from ui.entry import through_app
 from ui.gallery import GalleryItem, image_gallery
@@ -14,7 +15,7 @@ from ui.paper_numbers import attack_label, eps_of
 from ui.picker import require_experiment, show_results_only
 from ui.roots import manifest_stamp
 from ui.state import set_value
-from ui.views import caption, render_pair_views, top3_table
+from ui.views import caption, render_pair_views, show_pictures, shown_panel, top3_table
 
 GALLERY = 24  # thumbnails per gallery page
 ALL = "all classes"
@@ -128,6 +129,32 @@ def render_explore(experiment: Experiment, params: dict) -> None:
     cache_key = (experiment.path, manifest_stamp(experiment.path), index, attack, model_note if model else "no model")
     render_pair_views(views, classes, "explore", file_stem=f"{experiment.id}_image{index}_{attack or 'clean'}",
                       cache_key=cache_key)
+    render_attack_comparison(experiment, index)
+
+
+def render_attack_comparison(experiment: Experiment, index: int) -> None:
+    """Behind a toggle (off: no cost to an image switch): the image's essential map beside every attack's
+    adversarial map, and the cosine between every two of them."""
+    if len(experiment.attack_keys) < 2:
+        return
+    st.divider()
+    if not st.toggle("Compare every attack on this image", key="explore_compare",
+                     help="The essential map beside the adversarial map of each attack, and how alike they all are"):
+        return
+    st.markdown("### Every attack on this image")
+    maps = image_maps(experiment, index, attack_label)
+    panels = map_panels(maps)
+    if panels:
+        show_pictures([shown_panel(panel) for panel in panels])
+    table = cosine_table(maps)
+    if table:
+        st.markdown("**Cosine similarity between the maps** (full resolution)\n\n" + table)
+    for note in missing_notes(maps):
+        st.caption(f"No map here: {note}")
+    caption("Do different attacks exploit the same frequencies? Similar adversarial maps (high cosine between two "
+            "attacks) mean they push the image through the same few frequencies; compare each with the essential "
+            "map, the frequencies the model needs. Maps of different images already share the low frequencies "
+            "(the Correlations page's re-paired baseline), so read the numbers against that.")
 
 
 @st.fragment

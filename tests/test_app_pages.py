@@ -186,6 +186,26 @@ def test_explore_drives_gallery_attack_and_image(cache_root):
     assert "explore_dl_" in str(at.get("download_button")) or any("explore_dl_" in str(b.proto.id) for b in at.get("download_button"))
 
 
+def test_explore_compares_every_attack_on_one_image(cache_root):
+    """Off by default (an image switch pays nothing); on: one picture per existing map and their cosines."""
+    _, path = cache_root
+    experiment = Experiment(path)
+    at = app_on("pages/explore.py")
+    at.selectbox(key="explore_image").set_value(3).run()
+    assert not any("Cosine similarity between the maps" in m.value for m in at.markdown)
+    at.toggle(key="explore_compare").set_value(True).run()
+    no_errors(at)
+    [table] = [m.value for m in at.markdown if m.value.startswith("**Cosine similarity between the maps**")]
+    essential, _ = experiment.essential_map(3)
+    fmn, _ = experiment.adversarial_map("fmn", 3)
+    expected = float(essential.ravel() @ fmn.ravel() / np.linalg.norm(essential) / np.linalg.norm(fmn))
+    row = next(line for line in table.splitlines() if line.startswith("| **essential** |"))
+    assert row.split("|")[3].strip() == f"{expected:.3f}"  # essential vs adversarial FMN
+    shown = [c for c in image_captions(at) if c.endswith(" of 3072 non-zero")]
+    maps = [experiment.essential_map(3)[0]] + [experiment.adversarial_map(k, 3)[0] for k in experiment.attack_keys]
+    assert len(shown) == sum(m is not None for m in maps) >= 2
+
+
 def test_correlations_table_and_distributions(cache_root):
     _, path = cache_root
     experiment = Experiment(path)

@@ -255,7 +255,8 @@ def _cached_figures(cache_key: tuple, pooled: bool, _views: dict, _classes: tupl
     return build_pair_figures(_views, _classes, pooled)
 
 
-def _shown(panel: Panel) -> Shown:
+def shown_panel(panel: Panel) -> Shown:
+    """A (picture, caption) panel as show_pictures takes it: PNG with transparent margins, caption, width."""
     picture = with_margin(panel[0])
     return encode_png(picture), panel[1], int(picture.shape[1])
 
@@ -268,10 +269,10 @@ def encode_pair_pictures(pictures: dict) -> dict:
     out = dict(pictures)
     for name in PICTURE_ROWS:
         if name in out:
-            out[name] = [[_shown(panel) for panel in row] for row in out[name]]
+            out[name] = [[shown_panel(panel) for panel in row] for row in out[name]]
     for name in ("maps_channels_bar", "spectra_bar"):
         if name in out:
-            out[name] = _shown(out[name])
+            out[name] = shown_panel(out[name])
     return out
 
 
