@@ -74,7 +74,7 @@ def render_table(experiment: Experiment) -> None:
             "intrinsic dimension of the two sets with that of their concatenation and catches non-linear relations. "
             "The re-paired columns pair each essential map with another image's adversarial map: the similarity "
             "all maps share, which the true pairing has to beat. The shuffled IdCor is the same for IdCor: the median "
-            "over the permutation test's shuffled pairings (TwoNN's bias keeps it above 0). p = 0.01 is the floor of "
+            "over the permutation test's shuffled pairings (not 0: TwoNN is biased at these sizes). p = 0.01 is the floor of "
             "100 permutations.")
     render_caveats(experiment)
     st.download_button("Table (CSV)", data=csv_bytes(rows), file_name=f"{experiment.id}_correlations.csv",

@@ -8,9 +8,10 @@ but are forced by the sample size, and a reader cannot tell that from the number
   directions, and every shared direction is a canonical correlation of exactly 1, whatever the
   pairing. When that covers all min(k_a, k_b) correlations, SVCCA is 1 by construction.
 - IdCor: projecting [X | Y] onto X or Y cannot raise its intrinsic dimension, and the joint set
-  cannot need more than d_X + d_Y, so a sound estimate lies in [0, 1]. A value outside that range,
-  or TwoNN estimates at least as large as the number of points they came from, mean the dimension
-  estimates are not reliable at this N.
+  cannot need more than d_X + d_Y, so with exact dimensions IdCor lies in [0, 1]. TwoNN estimates at
+  least as large as the number of points they came from are meaningless; a value outside [0, 1]
+  (slightly below 0 happens for independent sets, METHOD §4) says the estimates are too noisy to read
+  IdCor without its p-value.
 
 The functions read the summary dict that `core.metrics.correlate.correlate` returns (and the cache
 stores), so the app and the report print the same caveats.
@@ -51,8 +52,9 @@ def idcor_caveat(summary: dict) -> str | None:
         return (f"IdCor is not meaningful here: TwoNN estimated dimensions of {id_a:.0f}, {id_b:.0f} and {id_joint:.0f} "
                 f"(joint) from {n} points; an intrinsic dimension needs many more points than it has dimensions.")
     if not 0 <= value <= 1:
-        return (f"IdCor is {value:.2f}, outside [0, 1], which a sound estimate cannot be (the joint dimension "
-                f"{id_joint:.1f} against {id_a:.1f} and {id_b:.1f}): the dimension estimates are unreliable at N = {n}.")
+        return (f"IdCor is {value:.2f}, outside [0, 1]: the joint dimension {id_joint:.1f} is not between the larger "
+                f"part's ({max(id_a, id_b):.1f}) and their sum ({id_a + id_b:.1f}), as exact dimensions would be, so "
+                f"at N = {n} the estimates are too noisy to read IdCor alone; its p-value is the number to read.")
     return None
 
 

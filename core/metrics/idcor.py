@@ -65,7 +65,8 @@ def null_idcor(id_x: float, id_y: float, shuffled_ids: np.ndarray) -> np.ndarray
     """IdCor of each shuffled pairing: (id_x + id_y - shuffled_id) / max(id_x, id_y), shape (permutations,).
 
     Shuffling Y's rows leaves ID(X) and ID(Y) as they are, so the permutation test's joint IDs give the IdCor
-    that unrelated pairs reach: the baseline the observed IdCor has to beat (TwoNN's bias keeps it above 0).
+    that unrelated pairs reach: the baseline the observed IdCor has to beat. It is not 0: TwoNN is biased, upwards
+    at a few hundred points here, downwards at about a hundred (PGD 1/255 in docs/RESULTS.md).
     """
     return (id_x + id_y - np.asarray(shuffled_ids, dtype=np.float64)) / max(id_x, id_y)
 
