@@ -7,7 +7,7 @@ Streamlit, so tests call it directly. Maps arrive centred, (3, H, W) floats in [
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ COMPARE_PX = 160  # panel size: four maps with their axes fit side by side in a 
 NamedMap = tuple[str, np.ndarray | None, str]  # (label, (3, H, W) centred map or None, status sentence)
 
 
-def image_maps(experiment: object, index: int, attack_label: object) -> list[NamedMap]:
+def image_maps(experiment: object, index: int, attack_label: Callable[[str], str]) -> list[NamedMap]:
     """Image `index`'s essential map, then its adversarial map under each attack of an opened Experiment, in order.
 
     attack_label(key) -> the name to show ("PGD ε=8/255"). Missing maps are kept, as None with the reason.

@@ -220,7 +220,7 @@ def _tick_labels(cells: int, cycles_per_cell: float) -> list[tuple[int, str]]:
 def axis_gutter(cells: int, cycles_per_cell: float = 1.0) -> int:
     """Width in pixels of the vertical axis that `with_frequency_axes` adds: the widest label, a gap and the tick.
 
-    22 px for a 32×32 map ("-16"), 29 px for a pooled 224×224 one ("-112"): as narrow as the labels allow, so
+    22 px for a 32×32 map ("-16"), 28 px for a pooled 224×224 one ("-112"): as narrow as the labels allow, so
     two framed 192-px maps still fit side by side in a laptop-width column.
     """
     font = _axis_font()
