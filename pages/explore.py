@@ -6,8 +6,9 @@ import numpy as np
 import streamlit as st
 
 from experiments.reader import Experiment
-from ui.compare import cosine_table, image_maps, map_panels, missing_notes
+from ui.compare import cosine_rows, cosine_table, image_maps, map_panels, missing_notes
 from ui.compute import cosine_context, image_numbers
+from ui.downloads import csv_bytes
 from ui.entry import through_app
 from ui.gallery import GalleryItem, image_gallery
 from ui.loaders import cached_image_views, experiment_model, image_labels, thumbnail_uris
@@ -149,6 +150,8 @@ def render_attack_comparison(experiment: Experiment, index: int) -> None:
     table = cosine_table(maps)
     if table:
         st.markdown("**Cosine similarity between the maps** (full resolution)\n\n" + table)
+        st.download_button("Cosines (CSV)", data=csv_bytes(cosine_rows(maps)), mime="text/csv",
+                           file_name=f"{experiment.id}_image{index}_attack_cosines.csv", key="explore_compare_csv")
     for note in missing_notes(maps):
         st.caption(f"No map here: {note}")
     caption("Do different attacks exploit the same frequencies? Similar adversarial maps (high cosine between two "

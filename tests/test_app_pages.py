@@ -204,6 +204,7 @@ def test_explore_compares_every_attack_on_one_image(cache_root):
     shown = [c for c in image_captions(at) if c.endswith(" of 3072 non-zero")]
     maps = [experiment.essential_map(3)[0]] + [experiment.adversarial_map(k, 3)[0] for k in experiment.attack_keys]
     assert len(shown) == sum(m is not None for m in maps) >= 2
+    assert any("explore_compare_csv" in str(b.proto.id) for b in at.get("download_button"))
 
 
 def test_correlations_table_and_distributions(cache_root):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.fake_experiment import write_fake_experiment
-from ui.compare import cosine_table, image_maps, map_panels, missing_notes
+from ui.compare import cosine_rows, cosine_table, image_maps, map_panels, missing_notes
 from ui.paper_numbers import attack_label
 from ui.pictures import AXIS_BOTTOM, axis_gutter
 
@@ -31,6 +31,10 @@ def test_cosine_table_is_symmetric_and_matches_numpy():
     for i, (_, a, _) in enumerate(present):
         for j, (_, b, _) in enumerate(present):
             assert cells[i][j] == ("–" if i == j else f"{numpy_cosine(a, b):.3f}")
+    rows = cosine_rows(maps)  # the CSV: the same matrix at full precision, 1 on the diagonal
+    assert [r["map"] for r in rows] == [name for name, _, _ in present]
+    assert rows[0]["adversarial, FMN"] == pytest.approx(numpy_cosine(present[0][1], present[1][1]), rel=1e-12)
+    assert rows[2]["adversarial, PGD ε=8/255"] == pytest.approx(1.0)
     assert missing_notes(maps) == ["adversarial, DeepFool: the attack failed"]
     assert cosine_table(maps[:1] + maps[2:3]) is None  # one map: nothing to compare
 

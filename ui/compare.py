@@ -32,19 +32,33 @@ def image_maps(experiment: object, index: int, attack_label: Callable[[str], str
     return out
 
 
+def cosine_matrix(maps: Sequence[NamedMap]) -> tuple[list[str], np.ndarray]:
+    """Names of the maps that exist and their (M, M) cosine matrix (1 on the diagonal), full resolution."""
+    present = [(name, m) for name, m, _ in maps if m is not None]
+    matrix = np.array([[cosine(a, b) for _, b in present] for _, a in present]).reshape(len(present), len(present))
+    return [name for name, _ in present], matrix
+
+
 def cosine_table(maps: Sequence[NamedMap]) -> str | None:
     """Markdown matrix of the cosine similarity between every two maps that exist ('–' on the diagonal).
 
     None when fewer than two maps exist. Full resolution, like Explore's pair cosine.
     """
-    present = [(name, m) for name, m, _ in maps if m is not None]
-    if len(present) < 2:
+    names, matrix = cosine_matrix(maps)
+    if len(names) < 2:
         return None
-    lines = ["| | " + " | ".join(name for name, _ in present) + " |", "|---" * (len(present) + 1) + "|"]
-    for row_name, row_map in present:
-        cells = ["–" if row_name == name else f"{cosine(row_map, m):.3f}" for name, m in present]
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for i, row_name in enumerate(names):
+        cells = ["–" if i == j else f"{matrix[i, j]:.3f}" for j in range(len(names))]
         lines.append(f"| **{row_name}** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def cosine_rows(maps: Sequence[NamedMap]) -> list[dict]:
+    """The cosine matrix as CSV-ready rows: {"map": name, <other name>: cosine, ...}, full precision."""
+    names, matrix = cosine_matrix(maps)
+    return [{"map": row_name, **{name: float(matrix[i, j]) for j, name in enumerate(names)}}
+            for i, row_name in enumerate(names)]
 
 
 def map_panels(maps: Sequence[NamedMap]) -> list[tuple[np.ndarray, str]]:
@@ -64,4 +78,4 @@ def missing_notes(maps: Sequence[NamedMap]) -> list[str]:
     return [f"{name}: {status}" for name, m, status in maps if m is None]
 
 
-__all__ = ["COMPARE_PX", "NamedMap", "cosine_table", "image_maps", "map_panels", "missing_notes"]
+__all__ = ["COMPARE_PX", "NamedMap", "cosine_matrix", "cosine_rows", "cosine_table", "image_maps", "map_panels", "missing_notes"]
