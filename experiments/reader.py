@@ -42,7 +42,9 @@ class ExperimentListing:
         n = self.stages.get(f"{TEST}", {}).get("n", "?")
         keys = [k.removeprefix(f"{TEST}-attack-") for k in self.stages if k.startswith(f"{TEST}-attack-")]
         attacks = ", ".join(sorted(keys, key=_attack_order))
-        return (f"{cfg.get('name', '?')}: {cfg.get('model', '?')} on {data}, N={n}, λ={cfg.get('lam', '?')}, "
+        checkpoint = cfg.get("checkpoint")  # two runs of one model differ by their weights: name the file
+        weights = f" ({os.path.splitext(os.path.basename(str(checkpoint)))[0]})" if checkpoint else ""
+        return (f"{cfg.get('name', '?')}: {cfg.get('model', '?')}{weights} on {data}, N={n}, λ={cfg.get('lam', '?')}, "
                 f"{attacks or 'no attacks'}" + (" (results only)" if self.results_only else ""))
 
 

@@ -9,11 +9,12 @@ from experiments.reader import Experiment
 from ui.entry import through_app
 from ui.loaders import both_maps_positions, figure_one_rows
 from ui.paper_numbers import attack_label
-from ui.picker import current_experiment, show_how_to_build, show_results_only
+from ui.picker import current_experiment, other_large_experiments, show_how_to_build, show_results_only
 from ui.pictures import display_factor, image_picture
 from ui.roots import BIG_COMMAND, BUILD_COMMAND
 
 FIGURE_ROWS = 3  # example images in the Fig. 1 picture
+SMALL = 100  # fewer test images than this: point at the larger experiments that are already here
 
 
 def home_ui(experiment: Experiment) -> dict:
@@ -94,6 +95,17 @@ def render_loaded(experiment: Experiment) -> None:
     )
 
 
+def render_larger_ones(experiment: Experiment) -> None:
+    """On a small experiment (the demo), point at the larger ones already here, whose statistics mean something."""
+    if experiment.n >= SMALL:
+        return
+    larger = other_large_experiments(experiment, SMALL)
+    if larger:
+        st.info(f"This experiment has {experiment.n} images: enough to see the method, too few for its statistics "
+                "(the Correlations page says which numbers the sample size forces). Already computed and listed in "
+                "the sidebar's picker:\n" + "\n".join(f"- {label}" for label in larger))
+
+
 def render_build_more() -> None:
     st.subheader("Build a bigger experiment")
     st.markdown(
@@ -116,6 +128,7 @@ if current is None:
 elif current.has_images and not current.maps_dropped:
     render_figure_one(current, home_ui(current))
     render_loaded(current)
+    render_larger_ones(current)
 else:
     show_results_only(current, "the Fig.-1-style picture (images before and after filtering by their maps)")
     render_loaded(current)

@@ -127,6 +127,24 @@ def test_home_shows_picker_figure_and_build_command(cache_root):
     assert any("(PGD" in m.value for m in at.markdown)
 
 
+def test_home_points_from_the_small_demo_to_the_shipped_reproduction(cache_root, monkeypatch):
+    """The 20-image demo names the larger experiments already listed (the shipped results); the fake one (N = 6),
+    alone in its cache, has none to name."""
+    def pointers(at) -> list[str]:
+        return [i.value for i in at.info if "Already computed" in i.value]
+
+    assert not pointers(app_on())
+    assets = os.path.join(os.path.dirname(APP), "assets")
+    monkeypatch.setenv("FMAPS_CACHE", os.pathsep.join([os.path.join(assets, "demo"), os.path.join(assets, "results")]))
+    at = app_on()
+    no_errors(at)
+    assert at.sidebar.selectbox(key="experiment").value.endswith(os.path.join("demo", os.listdir(os.path.join(assets, "demo"))[0]))
+    [text] = pointers(at)
+    shipped = sorted(os.listdir(os.path.join(assets, "results")))
+    assert text.count("N=1000") == len(shipped) == 2 and "[shipped results]" in text
+    assert "resnet20 (resnet20-akamaster)" in text and "resnet20 (resnet20-cifar10)" in text  # the weights tell them apart
+
+
 def test_explore_drives_gallery_attack_and_image(cache_root):
     _, path = cache_root
     experiment = Experiment(path)

@@ -60,6 +60,19 @@ def experiment_picker() -> None:
         st.caption("Looked in: " + ", ".join(f"`{root}`" for root in cache_roots()))
 
 
+def other_large_experiments(current: Experiment, at_least: int = 100) -> list[str]:
+    """Picker labels of the usable experiments with at least `at_least` test images, other than `current`:
+    what a reader of the small demo should switch to for numbers worth reading (the shipped reproduction)."""
+    labels = []
+    for item in _listings():
+        if not item.ok or os.path.abspath(item.path) == os.path.abspath(current.path):
+            continue
+        n = item.stages.get(TEST, {}).get("n")
+        if isinstance(n, int) and n >= at_least:
+            labels.append(f"{item.describe()} [{_origin(item.path)}]")
+    return labels
+
+
 def current_experiment() -> Experiment | None:
     """The picked experiment, opened; None (with an error on the page) if there is none or it fails to open."""
     usable = [item.path for item in _listings() if item.ok]
