@@ -39,12 +39,17 @@ def _origin(path: str) -> str:
     return parent
 
 
+def _label(item: ExperimentListing) -> str:
+    """The picker's name for an experiment: its description and where it was found."""
+    return f"{item.describe()} [{_origin(item.path)}]"
+
+
 def experiment_picker() -> None:
     """Sidebar: a select box over the usable experiments, then the damaged ones with their problems."""
     listings = _listings()
     usable = [item for item in listings if item.ok]
     damaged = [item for item in listings if not item.ok]
-    labels = {item.path: f"{item.describe()} [{_origin(item.path)}]" for item in usable}
+    labels = {item.path: _label(item) for item in usable}
     with st.sidebar:
         st.subheader("Experiment")
         if usable:
@@ -69,7 +74,7 @@ def other_large_experiments(current: Experiment, at_least: int = 100) -> list[st
             continue
         n = item.stages.get(TEST, {}).get("n")
         if isinstance(n, int) and n >= at_least:
-            labels.append(f"{item.describe()} [{_origin(item.path)}]")
+            labels.append(_label(item))
     return labels
 
 
