@@ -192,7 +192,7 @@ def start_server(cache: str | None, log: object, slot_log: str, deadline: float)
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", LAUNCHER, slot_log, "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", HOST, "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+         "--server.address", HOST, "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://{HOST}:{port}"

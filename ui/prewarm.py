@@ -4,12 +4,18 @@ The Home page and the sidebar draw from stored arrays alone, so a first visit do
 (seconds to import). Pages that need a model (Explore's predictions, Defence, Lab) would pay that on
 their first visit instead; this thread pays it while the user reads Home. A page that imports torch
 while the thread is still at it simply waits for the same import to finish (Python's import lock).
+
+The thread starts PREWARM_DELAY_S after the first script run has sent its page. Started at once, it took one
+of a 2-core machine's cores, and the GIL, while the browser was still loading Streamlit's JavaScript and the
+page's pictures (which this process serves): the first page was drawn 0.2-1.0 s later (bench/app_latency.py,
+four alternating runs each). The browser needs about 1 s after the run has ended.
 """
 
 from __future__ import annotations
 
 import threading
 
+PREWARM_DELAY_S = 1.5
 _started = threading.Event()
 
 
@@ -25,7 +31,9 @@ def prewarm_in_background() -> None:
     if _started.is_set():
         return
     _started.set()
-    threading.Thread(target=_import_heavy_modules, name="fmaps-prewarm", daemon=True).start()
+    timer = threading.Timer(PREWARM_DELAY_S, _import_heavy_modules)
+    timer.name, timer.daemon = "fmaps-prewarm", True
+    timer.start()
 
 
 __all__ = ["prewarm_in_background"]
