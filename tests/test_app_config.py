@@ -1,5 +1,6 @@
 """The shipped .streamlit/config.toml: every option is one Streamlit knows, with the values the README's
-`streamlit run app.py` relies on for its speed (no file watcher, no forced GC after each run)."""
+`streamlit run app.py` relies on: for its speed (no file watcher, no forced GC after each run) and for an
+offline reader's menu."""
 
 from __future__ import annotations
 
@@ -27,3 +28,4 @@ def test_speed_settings() -> None:
     options = _options()
     assert options["server.fileWatcherType"] == "none"
     assert options["runner.postScriptGC"] is False
+    assert options["client.toolbarMode"] == "viewer"  # no "Deploy" button offering a cloud an offline tool can't reach
