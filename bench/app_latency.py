@@ -53,10 +53,12 @@ def free_port() -> int:
 SHIPPED = os.pathsep.join(str(REPO / "assets" / d) for d in ("demo", "results"))  # a fresh clone's experiments
 
 
-def start_server(cache: str | None) -> tuple[subprocess.Popen, str, float]:
-    """Start `streamlit run app.py` without waiting for it -> (process, url, start time).
+def start_server(cache: str | None, app_dir: Path = REPO) -> tuple[subprocess.Popen, str, float]:
+    """Start `streamlit run app.py` (the README's command, so .streamlit/config.toml applies) without waiting
+    for it -> (process, url, start time).
 
-    cache: os.pathsep-separated directories, the only ones the app shows; None or "": all it finds."""
+    cache: os.pathsep-separated directories, the only ones the app shows; None or "": all it finds.
+    app_dir: the directory holding app.py (bench/first_page.py's bare baseline runs elsewhere)."""
     env = dict(os.environ, GIT_PYTHON_REFRESH="quiet")
     if cache:
         env.update(FMAPS_CACHE=os.pathsep.join(os.path.abspath(d) for d in cache.split(os.pathsep)), FMAPS_ONLY="1")
@@ -65,7 +67,7 @@ def start_server(cache: str | None) -> tuple[subprocess.Popen, str, float]:
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=app_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     return process, f"http://127.0.0.1:{port}", started
 
