@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from app_latency import ARGS, CHROMIUM, REPO, SHIPPED, first_page, start_server, wait_ready  # bench/ on sys.path
 
@@ -40,8 +41,10 @@ def bare_app_dir(root: Path) -> Path:
     return root
 
 
-def time_first_picture(playwright, app_dir: Path, cache: str | None) -> float:
-    """One cold start: seconds from the health check's first "ok" to the first picture drawn."""
+def time_first_picture(playwright: Any, app_dir: Path, cache: str | None) -> float:
+    """One cold start: seconds from the health check's first "ok" to the first picture drawn.
+
+    playwright: the started sync_playwright() object; cache: as start_server's (None for the bare page)."""
     process, url, _ = start_server(cache, app_dir)
     try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

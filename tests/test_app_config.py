@@ -24,7 +24,7 @@ def test_every_option_is_a_streamlit_option() -> None:
     assert not unknown, f"not Streamlit options (a typo is ignored silently): {unknown}"
 
 
-def test_speed_settings() -> None:
+def test_settings_the_app_relies_on() -> None:
     options = _options()
     assert options["server.fileWatcherType"] == "none"
     assert options["runner.postScriptGC"] is False
