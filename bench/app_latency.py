@@ -110,14 +110,25 @@ def idle(page) -> None:
     page.evaluate("() => new Promise(requestAnimationFrame)")
 
 
-def first_page(page, url: str, start: float) -> tuple[float, float]:
-    """Open Home -> (seconds from `start` to its first picture drawn, to the whole page drawn)."""
+# The main area's title is drawn: the page shows its text and widgets (pictures may still be on their way).
+FIRST_TITLE_JS = """() => {
+    const h1 = document.querySelector('[data-testid="stMain"] h1');
+    return !!h1 && h1.innerText.trim().length > 0;
+}"""
+
+
+def first_page(page, url: str, start: float) -> tuple[float, float, float]:
+    """Open Home -> seconds from `start` to its first picture drawn, to the whole page drawn, and (in between,
+    for reference) to its title drawn. The first picture is the measure the 2-s target is read against."""
     page.goto(url)
+    page.wait_for_function(FIRST_TITLE_JS, timeout=600_000, polling=10)
+    page.evaluate("() => new Promise(requestAnimationFrame)")  # painted
+    title = time.perf_counter() - start
     page.wait_for_function(FIRST_PICTURE_JS, timeout=600_000, polling=10)
     page.evaluate("() => new Promise(requestAnimationFrame)")  # painted
     first = time.perf_counter() - start
     idle(page)
-    return first, time.perf_counter() - start
+    return first, time.perf_counter() - start, title
 
 
 # Click a gallery button and time, in the page's own clock (no round trips to Playwright), until the new image's
@@ -248,9 +259,9 @@ def main() -> None:
     print(f"server start (process -> health ok): {ms(ready - started)}; Chromium launched meanwhile in {ms(launched)} "
           "(neither counted below)")
     print(f"first page, fresh browser (cold browser cache, cold server): health ok -> first Home picture drawn "
-          f"{ms(cold[0])}, whole page drawn {ms(cold[1])}   (target < 2000 ms)")
+          f"{ms(cold[0])}, whole page drawn {ms(cold[1])}   (target < 2000 ms); title drawn {ms(cold[2])}")
     print(f"first page, second visit in a new tab (warm browser cache, warm server): navigation -> first Home picture "
-          f"drawn {ms(warm[0])}, whole page drawn {ms(warm[1])}")
+          f"drawn {ms(warm[0])}, whole page drawn {ms(warm[1])}; title drawn {ms(warm[2])}")
     for mode, timings in modes.items():
         for label, (headings, drawn) in timings.items():
             print(f"Explore image switch, {mode}, {label}: new heading after median {ms(statistics.median(headings))}, "
