@@ -58,7 +58,7 @@ def start_server(cache: str | None, app_dir: Path = REPO) -> tuple[subprocess.Po
     for it -> (process, url, start time).
 
     cache: os.pathsep-separated directories, the only ones the app shows; None or "": all it finds.
-    app_dir: the directory holding app.py (bench/first_page.py's bare baseline runs elsewhere)."""
+    app_dir: the directory holding app.py (bench/first_page.py's baselines run elsewhere)."""
     env = dict(os.environ, GIT_PYTHON_REFRESH="quiet")
     if cache:
         env.update(FMAPS_CACHE=os.pathsep.join(os.path.abspath(d) for d in cache.split(os.pathsep)), FMAPS_ONLY="1")

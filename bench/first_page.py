@@ -39,9 +39,8 @@ st.image(np.full((96, 96, 3), 128, dtype=np.uint8), caption="one picture")
 SKELETON_APP = '''import streamlit as st
 
 ICONS = ["home", "image_search", "scatter_plot", "shield", "science", "menu_book"]  # the app's page icons
-pages = [st.Page("pages/page_0.py", title="Home", icon=":material/home:", default=True)]
-pages += [st.Page(f"pages/page_{i}.py", title=f"Page {i}", icon=f":material/{ICONS[i]}:") for i in range(1, 6)]
-navigation = st.navigation(pages)
+navigation = st.navigation([st.Page(f"pages/page_{i}.py", title=f"Page {i}", icon=f":material/{icon}:", default=i == 0)
+                            for i, icon in enumerate(ICONS)])
 with st.sidebar:
     st.subheader("Experiment")
     st.selectbox("Experiment to show", ["a small experiment", "a large experiment"])
