@@ -14,6 +14,7 @@ import numpy as np
 from experiments.config import ExperimentConfig
 from experiments.format import ESSENTIAL, STATUS_KEPT, STATUS_TEXT, TEST, TRAIN, adversarial_set
 from experiments.store import CacheError, ExperimentStore, read_manifest
+from experiments.verified import VerifiedFiles
 
 IMAGES = f"{TEST}/images.npy"
 
@@ -48,8 +49,9 @@ class ExperimentListing:
                 f"{attacks or 'no attacks'}" + (" (results only)" if self.results_only else ""))
 
 
-def find_experiments(roots: list[str], deep: bool = True) -> list[ExperimentListing]:
-    """Every experiment directory directly under each root, checked (deep: checksums too)."""
+def find_experiments(roots: list[str], deep: bool = True, verified: VerifiedFiles | None = None) -> list[ExperimentListing]:
+    """Every experiment directory directly under each root, checked (deep: checksums too; `verified`: skip
+    the files that matched before and have not changed since, see ExperimentStore.verify)."""
     found = []
     for root in roots:
         if not os.path.isdir(root):
@@ -67,7 +69,7 @@ def find_experiments(roots: list[str], deep: bool = True) -> list[ExperimentList
             except CacheError as err:
                 listing.problems.append(str(err))
             else:
-                listing.problems += ExperimentStore(path).verify(deep=deep)
+                listing.problems += ExperimentStore(path).verify(deep=deep, verified=verified)
             found.append(listing)
     return found
 

@@ -19,9 +19,12 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
+
+from experiments.verified import VerifiedFiles
 
 FORMAT_NAME = "fmaps-cache"
 FORMAT_VERSION = 1
@@ -294,10 +297,12 @@ class ExperimentStore:
             os.rmdir(self.full("parts"))
 
     # ---------- integrity ----------
-    def verify(self, deep: bool = True) -> list[str]:
+    def verify(self, deep: bool = True, verified: VerifiedFiles | None = None) -> list[str]:
         """Problems found, one readable line each (empty list: all good).
 
-        deep=True re-hashes every file; deep=False checks presence and sizes only.
+        deep=True re-hashes every file; deep=False checks presence and sizes only. `verified` (deep only):
+        skip the files it knows matched their sha256 and have not changed since, and remember the ones
+        hashed now (experiments/verified.py says what "not changed" means).
         """
         try:
             manifest = read_manifest(self.path)
@@ -308,15 +313,23 @@ class ExperimentStore:
         for relpath, info in entries:
             try:
                 full = self.full(relpath)
+                stat = os.stat(full)
             except CacheError as err:
                 problems.append(str(err))
                 continue
-            if not os.path.isfile(full):
+            except OSError:
+                stat = None
+            if stat is None or not S_ISREG(stat.st_mode):
                 problems.append(f"{relpath}: missing")
-            elif os.path.getsize(full) != info["bytes"]:
-                problems.append(f"{relpath}: {os.path.getsize(full)} bytes, the manifest says {info['bytes']} (truncated?)")
-            elif deep and sha256_of(full) != info["sha256"]:
-                problems.append(f"{relpath}: checksum differs from the manifest (file altered)")
+            elif stat.st_size != info["bytes"]:
+                problems.append(f"{relpath}: {stat.st_size} bytes, the manifest says {info['bytes']} (truncated?)")
+            elif deep and not (verified is not None and verified.matches(full, stat, info["sha256"])):
+                if sha256_of(full) != info["sha256"]:
+                    problems.append(f"{relpath}: checksum differs from the manifest (file altered)")
+                    if verified is not None:
+                        verified.forget(full)
+                elif verified is not None:
+                    verified.record(full, stat, info["sha256"])
         return problems
 
 

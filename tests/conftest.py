@@ -9,6 +9,7 @@ import pytest
 import torch
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython
+os.environ.setdefault("FMAPS_VERIFIED", "")  # the app remembers verified files in ~/.cache: not from tests
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FMAPS_SHARED", REPO.parent / "shared"))

@@ -19,6 +19,8 @@ import streamlit as st
 from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
 from experiments.reader import Experiment, ExperimentListing, find_experiments
 from experiments.store import CacheError
+from experiments.verified import VerifiedFiles
+from experiments.verified import default_path as default_verified_path
 from ui.arrays import filter_by_map
 from ui.roots import manifest_stamp, resolve_checkpoint
 
@@ -28,8 +30,13 @@ if TYPE_CHECKING:
 
 @st.cache_data(show_spinner="Checking the experiment caches…", max_entries=8)
 def list_experiments(roots: tuple[str, ...], stamp: tuple) -> list[ExperimentListing]:
-    """Every experiment under the roots, deep-checked (checksums); `stamp` keys the cache."""
-    return find_experiments(list(roots), deep=True)
+    """Every experiment under the roots, deep-checked (checksums); `stamp` keys the cache. Files that matched
+    their checksum at an earlier start and have not changed since are not read again (experiments/verified.py):
+    a server start would otherwise read every byte of every experiment before its first page."""
+    verified = VerifiedFiles(default_verified_path())
+    listings = find_experiments(list(roots), deep=True, verified=verified)
+    verified.save()
+    return listings
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
