@@ -104,7 +104,7 @@ def render_caveats(params: dict) -> None:
         "frequencies), so cosine and SVCCA are well above 0 for unrelated pairs; the Correlations page shows it.\n"
         "- **SVCCA needs many more pairs than directions**: after centring, both reduced sets lie in one "
         "(N − 1)-dimensional space, so at least k_X + k_Y − (N − 1) of the canonical correlations are exactly 1 for "
-        "*any* pairing. With the demo's 19 pairs that is all of them, and SVCCA = 1 says nothing; the Correlations "
+        "*any* pairing. With the demo's 20 pairs that is all of them but one, and its SVCCA of 0.94 says nothing; the Correlations "
         "page warns wherever this happens.\n"
         "- **Published-code differences**: the published code rolled the colour channels of saved maps and used max "
         "pooling for 224×224 maps; this project keeps RGB order and defaults to average pooling (METHOD.md)."

@@ -248,7 +248,7 @@ def test_correlations_table_and_distributions(cache_root):
 
 
 def test_correlations_warn_where_the_sample_size_forces_the_numbers(cache_root, monkeypatch):
-    """The shipped demo (19 pairs) gets a warning naming every forced SVCCA / unreliable IdCor; the fake experiment
+    """The shipped demo (20 pairs) gets a warning naming every forced SVCCA / unreliable IdCor; the fake experiment
     shows exactly the caveats core.metrics.caveats finds for it (none or some), nothing invented."""
     from core.metrics.caveats import correlation_caveats
 
@@ -266,8 +266,8 @@ def test_correlations_warn_where_the_sample_size_forces_the_numbers(cache_root, 
     at = app_on("pages/correlations.py")
     no_errors(at)
     shown = warnings_text(at)
-    assert "**FMN**: SVCCA is 1 by construction here: with 19 pairs" in shown
-    assert shown.count("IdCor is not meaningful here") == 3  # FMN, PGD, DeepFool: IDs of 51–129 from 19 points
+    assert "**FMN**: SVCCA is inflated by the sample size: with 20 pairs, 17 of its 18" in shown
+    assert shown.count("IdCor is not meaningful here") == 3  # FMN, PGD, DeepFool: IDs of 38–77 from 20 points
 
 
 def test_defence_live_prediction_matches_core(cache_root):

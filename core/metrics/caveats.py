@@ -1,6 +1,6 @@
 """When a correlation summary's SVCCA or IdCor says nothing about the pairing: plain-language caveats.
 
-Small experiments (the shipped demo has 19 pairs of 3072-entry maps) give numbers that look strong
+Small experiments (the shipped demo has 20 pairs of 3072-entry maps) give numbers that look strong
 but are forced by the sample size, and a reader cannot tell that from the number alone:
 
 - SVCCA: after the SVD reductions the two sets have k_a and k_b columns; centring leaves both in the
