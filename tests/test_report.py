@@ -54,6 +54,7 @@ def test_shuffled_idcor_column_is_the_median_of_the_stored_null():
 def test_demo_report_lists_its_caveats():
     report = build_report(Experiment(str(DEMO)))
     assert "**Caveats at this sample size:**" in report
-    assert "- **FMN**: SVCCA is 1 by construction here" in report
+    assert "- **FMN**: SVCCA is inflated by the sample size: with 20 pairs, 17 of its 18" in report
+    assert report.count("IdCor is not meaningful here") == 3  # FMN, PGD, DeepFool
     big = build_report(Experiment(str(RESULTS[-1])))
     assert "Caveats at this sample size" not in big
