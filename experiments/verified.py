@@ -42,6 +42,7 @@ def default_path() -> str | None:
 
 
 def stamp_of(stat: os.stat_result) -> Stamp:
+    """What must be unchanged for a file to count as the one that matched: size, both times, inode, device."""
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
 
 
