@@ -9,7 +9,8 @@
 #   LAUNCH="torchrun --nproc-per-node 2"   split every stage over 2 processes (torch.distributed, gloo). On a
 #                                          2-core CPU that is one thread each, ~1.2x the throughput of one
 #                                          process with two threads (map steps, measured in session 4).
-#   SWEEP_LIMIT=N                          the λ = 0.1 and 0.02 runs on the first N test images (default: all)
+#   SWEEP_LIMIT=N                          the λ = 0.1 and 0.02 runs on the first N test images (default: all;
+#                                          0: skip them, the main run only)
 #   OUT=DIR                                cache root (default: cache)
 #   DEVICE=cpu|cuda|auto                   (default: auto)
 #   EXTRA="..."                            more `precompute run` options for every run (a smoke test:
@@ -23,7 +24,7 @@ OUT=${OUT:-cache}
 LAUNCH=${LAUNCH:-python}
 DEVICE=${DEVICE:-auto}
 SWEEP=()
-if [ -n "${SWEEP_LIMIT:-}" ]; then SWEEP=(--limit "$SWEEP_LIMIT"); fi
+if [ -n "${SWEEP_LIMIT:-}" ] && [ "$SWEEP_LIMIT" != 0 ]; then SWEEP=(--limit "$SWEEP_LIMIT"); fi
 read -r -a MORE <<< "${EXTRA:-}"
 
 # precompute ARGS...: one timed `precompute` command; its last output line (the experiment directory) in $DIR
@@ -51,6 +52,7 @@ precompute run --preset cifar10-paper --checkpoint "$CHECKPOINT" --device "$DEVI
 python -m precompute report "$DIR"
 ship "$DIR"
 
+if [ "${SWEEP_LIMIT:-}" = 0 ]; then exit 0; fi
 for lam in 0.1 0.02; do
     echo "== Table I at λ = $lam"
     precompute run --preset cifar10-paper --checkpoint "$CHECKPOINT" --device "$DEVICE" --out "$OUT" \

@@ -31,3 +31,9 @@ def test_reproduction_script_runs_reports_and_ships(tmp_path):
     runs = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(runs) == 3 and all(r.startswith("cifar10-paper-resnet20-test-1000-") for r in runs)
     assert sorted(os.listdir(REPO / "assets" / "results")) == before
+    # SWEEP_LIMIT=0: the main run only (here found complete in the cache, so it only reports)
+    main_only = subprocess.run(["bash", str(REPO / "bench" / "reproduce_cifar10.sh")], env=dict(env, SWEEP_LIMIT="0"),
+                               capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert main_only.returncode == 0, main_only.stderr[-2000:]
+    assert len(re.findall(r"took \d+ s", main_only.stdout)) == 1 and "Table I at" not in main_only.stdout
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == runs
