@@ -105,6 +105,12 @@ def sparsity_table(experiment: Experiment) -> list[str]:
     return lines
 
 
+def cpu_note(manifest: dict) -> str:
+    """' (CPU: name, instruction set)' for CPU runs that recorded it (manifests from before session 11 did not)."""
+    cpu = manifest.get("cpu")
+    return f" ({cpu})" if cpu and str(manifest.get("device", "")).startswith("cpu") else ""
+
+
 def build_report(experiment: Experiment) -> str:
     """The whole markdown report of one experiment."""
     cfg = experiment.config
@@ -115,7 +121,7 @@ def build_report(experiment: Experiment) -> str:
         f"Model `{cfg.model}` (input norm {cfg.input_norm}), data `{cfg.data}` split {cfg.split}, "
         f"N = {experiment.n}, λ = {cfg.lam}, steps {cfg.min_steps}–{cfg.max_steps}, IdCor permutations {cfg.permutations}, "
         f"clean accuracy {100 * experiment.stage('test-classify').get('accuracy', 0):.2f}%. "
-        f"Computed on {m.get('device')} with torch {m.get('versions', {}).get('torch')}, commit {m.get('git_commit', '?')[:10]}.",
+        f"Computed on {m.get('device')}{cpu_note(m)} with torch {m.get('versions', {}).get('torch')}, commit {m.get('git_commit', '?')[:10]}.",
         "",
         "## Table I: correlation between essential and adversarial frequency maps",
         "",

@@ -76,9 +76,26 @@ def provenance(config: ExperimentConfig, device: torch.device) -> dict:
         "git_commit": commit,
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "machine": f"{platform.node()} {platform.machine()}",
+        "cpu": cpu_description(),
         "map_order": "fftshift (zero frequency at [H//2, W//2])",
         "map_dtype": config.map_dtype,
     }
+
+
+def cpu_description() -> str:
+    """The CPU's model name and the instruction set torch's kernels use, e.g. 'AMD EPYC, AVX512'.
+
+    Why it is recorded: a rebuild is bit-for-bit only on the same kind of CPU. Another CPU's kernels round
+    differently (1e-7 in the demo's probabilities), and minimum-norm attacks and sparse maps amplify that.
+    """
+    name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine()
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
 
 
 def prepare_config(config: ExperimentConfig) -> ExperimentConfig:

@@ -60,3 +60,18 @@ def test_demo_report_lists_its_caveats():
     assert report.count("IdCor is not meaningful here") == 3  # FMN, PGD, DeepFool
     big = build_report(Experiment(str(OWN)))
     assert "Caveats at this sample size" not in big
+
+
+def test_cpu_is_recorded_and_reported():
+    """The manifest names the CPU and the instruction set torch used (rebuilds are bit-for-bit only on the same
+    kind of CPU); the report shows it for CPU runs only, and manifests from before it existed read as before."""
+    import torch
+
+    from precompute.report_cmd import cpu_note
+    from precompute.runner import cpu_description
+
+    described = cpu_description()
+    assert described.endswith(", " + torch.backends.cpu.get_cpu_capability()) and len(described) > len(", AVX2")
+    assert cpu_note({"device": "cpu", "cpu": "AMD EPYC, AVX512"}) == " (AMD EPYC, AVX512)"
+    assert cpu_note({"device": "cuda:0 (NVIDIA H200)", "cpu": "AMD EPYC, AVX512"}) == ""
+    assert cpu_note({"device": "cpu"}) == ""
