@@ -2,7 +2,7 @@
 
 The reference below is written from METHOD §2 alone: torch.optim.Adam on one map, the Fourier
 layer spelled out with torch.fft, the published order (loss, step, clamp, then the stop test).
-Step counts and the learning rate are raised/shrunk so the test runs in seconds, yet images stop
+Step counts are shrunk (and, outside the agreement test, the learning rate raised) so the tests run in seconds, yet images stop
 at different steps and the batch (4 slots for 12 images) is refilled.
 """
 
@@ -17,6 +17,13 @@ from core.map_training import MapResult, MapTrainConfig, SlotAdam, fold_batchnor
 
 # 12 images spread over test-1000 (some misclassified by the model: failed maps must agree too)
 IMAGE_INDICES = list(range(0, 1000, 83))[:12]
+# The agreement test runs at METHOD's learning rate 0.01 (FAST's 0.1 makes the trajectories chaotic enough that
+# rounding alone moves 2 of the 12 maps below the 0.99 cosine on an AVX512 CPU, session 11), with fewer steps than
+# METHOD's 500-5000 so it stays at ~30 s. Measured on that CPU with these settings: 11 of these 12 images reach
+# cosine >= 0.99 (the issue's criterion: >= 90 %), but on 36 images spread over test-1000 only 31 (86 %) do; the
+# misses are maps at the edge of collapse (total mass < 1, the kept decision flipping on 2 of 36), where the
+# lambda = 0.5 problem has several sparse optima and rounding picks one. So the 90 % holds on this set, not in general.
+AGREEMENT = MapTrainConfig(lam=0.5, lr=0.01, min_steps=100, max_steps=200, tol=1e-2, window=20)
 FAST = MapTrainConfig(lam=0.5, lr=0.1, min_steps=10, max_steps=40, tol=1e-2, window=20)
 
 
@@ -57,16 +64,16 @@ def batched(akamaster_model, twelve) -> tuple[MapResult, list]:
     return result, calls
 
 
-def test_batched_matches_plain_loop(akamaster_model, twelve, batched):
+def test_batched_matches_plain_loop(akamaster_model, twelve):
     images, labels = twelve
-    result, calls = batched
+    result = train_maps(akamaster_model, images, labels, AGREEMENT, batch_size=4)  # 4 slots for 12 images: refilled
     steps = result.steps.tolist()
     assert len(set(steps)) > 1, f"images should stop at different steps to exercise refill, got {steps}"
-    assert min(steps) > FAST.min_steps and max(steps) <= FAST.max_steps + 1
+    assert min(steps) > AGREEMENT.min_steps and max(steps) <= AGREEMENT.max_steps + 1
 
     cosines, same_kept, step_diffs = [], [], []
     for i in range(len(IMAGE_INDICES)):
-        ref_map, ref_steps, ref_kept = plain_map(akamaster_model, images[i], labels[i], FAST)
+        ref_map, ref_steps, ref_kept = plain_map(akamaster_model, images[i], labels[i], AGREEMENT)
         cosines.append(F.cosine_similarity(ref_map.flatten(), result.maps[i].flatten(), dim=0, eps=1e-12).item())
         same_kept.append(ref_kept == bool(result.kept[i]))
         step_diffs.append(steps[i] - ref_steps)
