@@ -106,7 +106,7 @@ def sparsity_table(experiment: Experiment) -> list[str]:
 
 
 def cpu_note(manifest: dict) -> str:
-    """' (CPU: name, instruction set)' for CPU runs that recorded it (manifests from before session 11 did not)."""
+    """' (CPU model name, instruction set)' for CPU runs that recorded it (manifests before session 11 did not)."""
     cpu = manifest.get("cpu")
     return f" ({cpu})" if cpu and str(manifest.get("device", "")).startswith("cpu") else ""
 
