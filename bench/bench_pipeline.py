@@ -1,6 +1,6 @@
 """Benchmark: the cifar10-paper pipeline on real images vs the published one-image-at-a-time procedure.
 
-    python bench/bench_pipeline.py [--n 64] [--n-single 4] [--device cpu|cuda] [--checkpoint PATH]
+    python bench/bench_pipeline.py [--n 64] [--n-single 4] [--device cpu|cuda] [--checkpoint PATH] [--data DIR]
 
 Runs `precompute run --preset cifar10-paper --limit N` (without class maps unless --class-maps)
 into a temporary cache and prints each stage's time and images/s. In the same process it then
@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="default: the shipped ResNet-20")
     parser.add_argument("--input-norm", default=None)
     parser.add_argument("--class-maps", action="store_true")
+    parser.add_argument("--data", default=None, help="test images, an ImageFolder directory (default: the preset's, "
+                        "../shared/data/cifar10/test-1000)")
     args = parser.parse_args()
 
     values = get_preset("cifar10-paper")
@@ -81,6 +83,8 @@ def main() -> None:
     values.update(limit=args.n, device=args.device, checkpoint=args.checkpoint)
     if args.input_norm:
         values["input_norm"] = args.input_norm
+    if args.data:
+        values["data"] = args.data
     config = ExperimentConfig(**values)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -98,7 +102,7 @@ def main() -> None:
         model = load_classifier(experiment.config, torch.device(args.device))
         k = args.n_single
         images = torch.from_numpy(experiment.images()[:k].astype(np.float32) / 255).to(args.device)
-        labels = torch.from_numpy(experiment.labels()[:k]).to(args.device)
+        labels = torch.from_numpy(experiment.labels()[:k].copy()).to(args.device)  # memory-mapped: read-only
 
         print(f"\npublished procedure, one image at a time, on the first {k} images:")
         for key in experiment.attack_keys:

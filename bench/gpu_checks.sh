@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The GPU figures issues 2 and 3 ask for, in one script: run it on a machine with a CUDA GPU.
+#
+#   bash bench/gpu_checks.sh              # every step, in the order below (about 10-15 min on one H100, estimated)
+#   bash bench/gpu_checks.sh maps tests   # only these steps
+#
+# Steps:
+#   info      the GPU, torch and CUDA versions (every figure below is read against them)
+#   tests     the tests that use CUDA when there is one: bf16 maps vs float32 (prints the per-image cosines),
+#             CUDA-graph training vs eager training
+#   maps      bench/bench_maps.py: the batched map trainer on 256 real images (all 256 slots on the GPU) vs the
+#             one-at-a-time loop on 32 of them; issue 2 asks for >= 50x on a GPU
+#   idcor     bench/bench_idcor.py: IdCor with 100 permutations on 1000 pairs, reused vs recomputed distances
+#   pipeline  bench/bench_pipeline.py: the cifar10-paper pipeline on the 1000 test images on the GPU, per stage,
+#             against the published one-image-at-a-time procedure on the first 8; issue 3 asks for this figure
+#
+# Environment:
+#   FMAPS_SHARED=DIR   the shared data and models (default: ../shared beside the repository): DIR/data/cifar10/
+#                      test-1000 and DIR/models/resnet20-akamaster.th
+#   LOGS=DIR           where each step's output is kept as STEP.log (default: artifacts/gpu)
+#   DEVICE=cuda        the device the benchmarks use (cpu to try the script on a machine without a GPU)
+#   N_MAPS=256 N_SINGLE_MAPS=32 N_PIPELINE=1000 N_SINGLE_PIPELINE=8    the sizes (smaller to try the script)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${FMAPS_SHARED:-../shared}
+export FMAPS_SHARED=$SHARED
+LOGS=${LOGS:-artifacts/gpu}
+DEVICE=${DEVICE:-cuda}
+STEPS=("$@")
+if [ ${#STEPS[@]} = 0 ]; then STEPS=(info tests maps idcor pipeline); fi
+for dir in "$SHARED/data/cifar10/test-1000" "$SHARED/models"; do
+    [ -d "$dir" ] || { echo "gpu_checks: expected $dir (set FMAPS_SHARED to the folder holding data/ and models/)" >&2; exit 2; }
+done
+mkdir -p "$LOGS"
+
+# step NAME COMMAND...: run one step, its output shown and kept in $LOGS/NAME.log, timed
+step() {
+    local name=$1 start=$SECONDS
+    shift
+    echo "== $name: $*"
+    "$@" 2>&1 | tee "$LOGS/$name.log"
+    echo "   $name took $((SECONDS - start)) s"
+}
+
+for name in "${STEPS[@]}"; do
+    case $name in
+        info) step info python -c 'import torch
+print("torch", torch.__version__, "CUDA", torch.version.cuda, "available:", torch.cuda.is_available())
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    print(p.name, f"{p.total_memory / 2**30:.0f} GiB", p.multi_processor_count, "SMs")' ;;
+        tests) step tests python -m pytest -q -s tests/test_bf16.py \
+            tests/test_training.py::test_cuda_graph_training_matches_eager_training ;;
+        maps) step maps python bench/bench_maps.py --device "$DEVICE" --n "${N_MAPS:-256}" \
+            --n-single "${N_SINGLE_MAPS:-32}" --batch-size "${N_MAPS:-256}" ;;
+        idcor) step idcor python bench/bench_idcor.py --data "$SHARED/data/cifar10/test-1000" ;;
+        pipeline) step pipeline python bench/bench_pipeline.py --device "$DEVICE" --n "${N_PIPELINE:-1000}" \
+            --n-single "${N_SINGLE_PIPELINE:-8}" --data "$SHARED/data/cifar10/test-1000" ;;
+        *) echo "gpu_checks: unknown step '$name' (expected info, tests, maps, idcor or pipeline)" >&2; exit 2 ;;
+    esac
+done
+echo "logs in $LOGS/"
