@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 
 from core.attacks import ATTACKS
 from core.data.datasets import DATASETS, check_source
@@ -135,8 +136,15 @@ def _check_out(out_root: str) -> None:
     existing = out_root
     while existing and not os.path.exists(existing):
         existing = os.path.dirname(existing)
-    if not os.path.isdir(existing or ".") or not os.access(existing or ".", os.W_OK):
+    existing = existing or "."
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
         raise PermissionError(f"expected a writable directory for --out, got {out_root!r}")
+    # os.access says yes to root almost everywhere (/proc, read-only mounts): create and remove a folder for real
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".fmaps-write-probe-", dir=existing))
+    except OSError as err:
+        raise PermissionError(f"expected a writable directory for --out, got {out_root!r} "
+                              f"({existing!r}: {err.strerror})") from None
 
 
 def validate_data(config: ExperimentConfig) -> None:
