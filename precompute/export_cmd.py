@@ -18,6 +18,7 @@ from experiments.format import ESSENTIAL, adversarial_set
 from experiments.reader import Experiment, canonical_index
 from experiments.store import CacheError, atomic_write_bytes
 from precompute.stages.correlations import paired_maps
+from precompute.writable import check_writable_dir
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.eps is not None and not (math.isfinite(args.eps) and args.eps > 0):
         raise ValueError(f"expected --eps as a finite number > 0 in 1/255 units (e.g. 8), got {args.eps}")
     check_out(args.out, args.dir)
+    check_writable_dir(os.path.dirname(os.path.abspath(args.out)))
     try:
         experiment = Experiment(args.dir)
     except CacheError as err:
@@ -67,9 +69,6 @@ def run(args: argparse.Namespace) -> int:
     positions, _, _ = paired_maps(experiment.store, ESSENTIAL, adversarial_set(key), "avg")
     essential = np.stack([experiment.essential_map(int(i))[0] for i in positions]) if len(positions) else np.zeros((0,))
     adversarial = np.stack([experiment.adversarial_map(key, int(i))[0] for i in positions]) if len(positions) else np.zeros((0,))
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.access(out_dir, os.W_OK):
-        raise PermissionError(f"expected a writable directory for --out, got {out_dir!r}")
     buffer = io.BytesIO()
     np.savez(
         buffer,

@@ -25,6 +25,7 @@ from core.models.registry import build_model, get_model_spec
 from core.models.weights import resolve_backbone_weights
 from core.training import TrainConfig, train_classifier
 from experiments.config import sha256_file
+from precompute.writable import check_writable_dir
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -85,8 +86,9 @@ def validate_args(args: argparse.Namespace) -> None:
     if os.path.isdir(args.out):
         raise ValueError(f"expected --out to be a checkpoint file path, got the directory {args.out!r}")
     out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
-        raise PermissionError(f"expected a writable directory for --out, got {out_dir!r}")
+    if not os.path.isdir(out_dir):
+        raise ValueError(f"expected --out in an existing directory, got {args.out!r} ({out_dir!r} does not exist)")
+    check_writable_dir(out_dir)
     for option, path in (("--data", args.data), ("--test-data", args.test_data)):
         if path is not None and not os.path.isdir(path):
             raise ValueError(f"expected {option} to be an ImageFolder directory (root/<class>/<image>), got {path!r}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 from core.attacks import ATTACKS
 from core.data.datasets import DATASETS, check_source
@@ -17,6 +16,7 @@ from core.models.registry import MODELS
 from experiments.config import ExperimentConfig
 from experiments.paths import resolve_path
 from experiments.store import MANIFEST
+from precompute.writable import check_writable_dir
 
 # models whose architecture only accepts its own input size (torchvision's ViT asserts it)
 FIXED_INPUT_SIZE = frozenset({"vit_b_16"})
@@ -133,18 +133,7 @@ def _check_out(out_root: str) -> None:
             f"expected --out to be a cache root (the folder that holds experiments), got {where} {experiment!r}; "
             f"use {os.path.dirname(experiment)!r}"
         )
-    existing = out_root
-    while existing and not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    existing = existing or "."
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
-        raise PermissionError(f"expected a writable directory for --out, got {out_root!r}")
-    # os.access says yes to root almost everywhere (/proc, read-only mounts): create and remove a folder for real
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".fmaps-write-probe-", dir=existing))
-    except OSError as err:
-        raise PermissionError(f"expected a writable directory for --out, got {out_root!r} "
-                              f"({existing!r}: {err.strerror})") from None
+    check_writable_dir(out_root)
 
 
 def validate_data(config: ExperimentConfig) -> None:

@@ -18,7 +18,7 @@ class count, pickled code and truncated files at the library level (tests/test_m
 decoding of every mode and the not-an-image upload on the page (tests/test_user_image.py,
 tests/test_app_pages.py); relative paths that leave an experiment at the store level
 (tests/test_cache_store.py); unknown preset/model/attack, eps range, missing data/checkpoint,
---out a file or unwritable, resnet20 weights for resnet18 (tests/test_pipeline.py).
+--out a file or unwritable to its user, resnet20 weights for resnet18 (tests/test_pipeline.py).
 """
 
 from __future__ import annotations
@@ -323,6 +323,15 @@ BAD_INPUTS = [
     ],
     pytest.param("train-model options", "--out a directory", lambda t, w: train_args(t, w, "--out", str(t)),
                  "expected --out to be a checkpoint file path, got the directory", id="train-model-out-directory"),
+    # --- outputs where nothing can be written, not even by root (os.access says root may write in /proc) ---
+    pytest.param("run --out", "unwritable", lambda t, w: run_args(w, "--out", "/proc/fmaps-cache"),
+                 "expected a writable directory for --out, got '/proc/fmaps-cache'", id="run-out-unwritable"),
+    pytest.param("train-model --out", "unwritable", lambda t, w: train_args(t, w, "--out", "/proc/model.pt"),
+                 "expected a writable directory for --out, got '/proc'", id="train-model-out-unwritable"),
+    pytest.param("train-model --out", "missing folder", lambda t, w: train_args(t, w, "--out", str(t / "no" / "m.pt")),
+                 "expected --out in an existing directory", id="train-model-out-missing-folder"),
+    pytest.param("export --out", "unwritable", lambda t, w: ["export", str(w.experiment), "--out", "/proc/pairs.npz"],
+                 "expected a writable directory for --out, got '/proc'", id="export-out-unwritable"),
     # --- cache directories and paths that try to leave them ---
     pytest.param("run --out", "an experiment directory", lambda t, w: run_args(w, "--out", str(w.experiment)),
                  "expected --out to be a cache root .* got the experiment directory", id="run-out-is-an-experiment"),
