@@ -21,7 +21,8 @@ def test_bf16_maps_match_float32_maps(akamaster_model, cifar_test_float):
     bf16 is meant to be used), else on the CPU, whose autocast implements the same bf16 rounding.
     Issue 3 asks for per-image cosine ≥ 0.98; bf16 does not reach it. Measured on the CPU (these
     12 images, session 4): 9 at ≥ 0.99, one at 0.976, two at 0.31 and 0.29; the same kept/failed
-    decision for 10 (λ pushes every map to the decision boundary). The published λ makes
+    decision for 10 (λ pushes every map to the decision boundary). On the AVX512 CPU of session 12:
+    10 at ≥ 0.99, one at 0.89, one at 0.58; the same decision for 10. The published λ makes
     the maps so sparse (~60 of 3072 entries) that rounding can tip an image to another sparse
     optimum: the image at 0.31 does so in float32 too (0.64 between the BatchNorm-folded and the
     plain model, 0.95 between batched and one-at-a-time), the one at 0.29 only in bf16. So bf16 is
