@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from core.metrics import cosine_similarities, cosine_summary, idcor, svcca
 
-SETTINGS = settings(max_examples=25, deadline=None)
+# derandomize: the same examples on every run, so CI's verdict does not depend on the draw (a failure found while
+# developing stays in .hypothesis/ and is replayed)
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
+# IDs of reordered pairs agree to float rounding only: preprocessing sums over rows (order-dependent last bits), and
+# squared distances from the Gram formula on unit rows carry ~1e-16 absolute error, ~1e-9 relative for two
+# near-duplicate points, which log(r2/r1) passes to the ID. Worst seen: 3.6e-9 (a CI run's hypothesis example),
+# 2.7e-9 over 3000 random sets like these. A real order dependence (rows paired wrongly) moves IDs by 1e-2 or more.
+ID_RTOL = 1e-7
 
 
 @st.composite
@@ -72,11 +79,11 @@ def test_idcor_ids_do_not_depend_on_the_order_of_pairs_and_p_is_bounded(sets, pe
     result = idcor(a, b, permutations=permutations, seed=seed)
     reordered = idcor(a[order], b[order], permutations=permutations, seed=seed)
     for field in ("id_x", "id_y", "id_joint"):
-        assert getattr(reordered, field) == pytest.approx(getattr(result, field), rel=1e-9, abs=1e-12), field
+        assert getattr(reordered, field) == pytest.approx(getattr(result, field), rel=ID_RTOL, abs=1e-12), field
     # IdCor = (id_x + id_y - id_joint) / max(id_x, id_y) cancels: its rounding error is the IDs' (relative to
     # them), not relative to its own value, which can be near 0 (one example: 0.018, off by 3e-10).
     scale = (result.id_x + result.id_y + result.id_joint) / max(result.id_x, result.id_y)
-    assert reordered.idcor == pytest.approx(result.idcor, rel=0, abs=1e-9 * scale)
+    assert reordered.idcor == pytest.approx(result.idcor, rel=0, abs=ID_RTOL * scale)
     for p in (result.p_value, reordered.p_value):
         assert 1 / (permutations + 1) <= p <= 1
     assert result.shuffled_ids.shape == (permutations,)
