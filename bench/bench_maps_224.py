@@ -60,7 +60,7 @@ def main() -> None:
     for name in args.models:
         model = build_model(name, input_norm="imagenet").to(device).eval()
         if args.bf16:
-            from precompute.runner import Bf16Classifier
+            from precompute.bf16 import Bf16Classifier
 
             model = Bf16Classifier(model, device.type).eval()
         batch = auto_map_batch_size(model, (3, 224, 224), device) if args.batch_size == "auto" else int(args.batch_size)

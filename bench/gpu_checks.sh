@@ -13,13 +13,16 @@
 #   idcor     bench/bench_idcor.py: IdCor with 100 permutations on 1000 pairs, reused vs recomputed distances
 #   pipeline  bench/bench_pipeline.py: the cifar10-paper pipeline on the 1000 test images on the GPU, per stage,
 #             against the published one-image-at-a-time procedure on the first 8; issue 3 asks for this figure
+#   precision bench/bench_precision.py: per-image maps under real TF32 convolutions and under --bf16 against
+#             float32 (TF32 off), beside float32 under another operation order; the CPU could only emulate TF32
 #
 # Environment:
 #   FMAPS_SHARED=DIR   the shared data and models (default: ../shared beside the repository): DIR/data/cifar10/
 #                      test-1000 and DIR/models/resnet20-akamaster.th
 #   LOGS=DIR           where each step's output is kept as STEP.log (default: artifacts/gpu)
 #   DEVICE=cuda        the device the benchmarks use (cpu to try the script on a machine without a GPU)
-#   N_MAPS=256 N_SINGLE_MAPS=32 N_PIPELINE=1000 N_SINGLE_PIPELINE=8    the sizes (smaller to try the script)
+#   N_MAPS=256 N_SINGLE_MAPS=32 N_PIPELINE=1000 N_SINGLE_PIPELINE=8 N_PRECISION=96    the sizes (smaller to try
+#                      the script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${FMAPS_SHARED:-../shared}
@@ -27,7 +30,7 @@ export FMAPS_SHARED=$SHARED
 LOGS=${LOGS:-artifacts/gpu}
 DEVICE=${DEVICE:-cuda}
 STEPS=("$@")
-if [ ${#STEPS[@]} = 0 ]; then STEPS=(info tests maps idcor pipeline); fi
+if [ ${#STEPS[@]} = 0 ]; then STEPS=(info tests maps idcor pipeline precision); fi
 for dir in "$SHARED/data/cifar10/test-1000" "$SHARED/models"; do
     [ -d "$dir" ] || { echo "gpu_checks: expected $dir (set FMAPS_SHARED to the folder holding data/ and models/)" >&2; exit 2; }
 done
@@ -56,7 +59,9 @@ if torch.cuda.is_available():
         idcor) step idcor python bench/bench_idcor.py --data "$SHARED/data/cifar10/test-1000" ;;
         pipeline) step pipeline python bench/bench_pipeline.py --device "$DEVICE" --n "${N_PIPELINE:-1000}" \
             --n-single "${N_SINGLE_PIPELINE:-8}" --data "$SHARED/data/cifar10/test-1000" ;;
-        *) echo "gpu_checks: unknown step '$name' (expected info, tests, maps, idcor or pipeline)" >&2; exit 2 ;;
+        precision) step precision python bench/bench_precision.py --device "$DEVICE" --n "${N_PRECISION:-96}" ;;
+        *) echo "gpu_checks: unknown step '$name' (expected info, tests, maps, idcor, pipeline or precision)" >&2
+           exit 2 ;;
     esac
 done
 echo "logs in $LOGS/"

@@ -105,10 +105,17 @@ def sparsity_table(experiment: Experiment) -> list[str]:
     return lines
 
 
-def cpu_note(manifest: dict) -> str:
-    """' (CPU model name, instruction set)' for CPU runs that recorded it (manifests before session 11 did not)."""
-    cpu = manifest.get("cpu")
-    return f" ({cpu})" if cpu and str(manifest.get("device", "")).startswith("cpu") else ""
+def device_note(manifest: dict) -> str:
+    """What the device line needs besides the device's name, from what the manifest recorded.
+
+    CPU runs: ' (CPU model name, instruction set)' (recorded since session 11). CUDA runs: ' (convolutions
+    TF32, matmuls float32)', which float32 arithmetic the GPU was allowed (recorded since session 13).
+    """
+    if str(manifest.get("device", "")).startswith("cpu"):
+        cpu = manifest.get("cpu")
+        return f" ({cpu})" if cpu else ""
+    arithmetic = manifest.get("float32_arithmetic")
+    return f" ({arithmetic})" if arithmetic and arithmetic != "float32" else ""
 
 
 def build_report(experiment: Experiment) -> str:
@@ -121,7 +128,7 @@ def build_report(experiment: Experiment) -> str:
         f"Model `{cfg.model}` (input norm {cfg.input_norm}), data `{cfg.data}` split {cfg.split}, "
         f"N = {experiment.n}, λ = {cfg.lam}, steps {cfg.min_steps}–{cfg.max_steps}, IdCor permutations {cfg.permutations}, "
         f"clean accuracy {100 * experiment.stage('test-classify').get('accuracy', 0):.2f}%. "
-        f"Computed on {m.get('device')}{cpu_note(m)} with torch {m.get('versions', {}).get('torch')}, commit {m.get('git_commit', '?')[:10]}.",
+        f"Computed on {m.get('device')}{device_note(m)} with torch {m.get('versions', {}).get('torch')}, commit {m.get('git_commit', '?')[:10]}.",
         "",
         "## Table I: correlation between essential and adversarial frequency maps",
         "",

@@ -22,6 +22,7 @@ from experiments.config import ExperimentConfig, sha256_file
 from experiments.format import ESSENTIAL, TEST, TRAIN, adversarial_set
 from experiments.paths import REPO, resolve_path
 from experiments.store import ExperimentStore
+from precompute.bf16 import Bf16Classifier
 from precompute.distributed import DistContext, init_distributed
 from precompute.progress import Progress
 from precompute.stages.attack import attack_units, run_attack_stage
@@ -32,25 +33,6 @@ from precompute.stages.correlations import run_correlation_stage
 from precompute.stages.data import run_data_stage
 from precompute.stages.defence import run_defence_stage
 from precompute.stages.maps import run_map_stage
-
-
-class Bf16Classifier(nn.Module):
-    """Runs the classifier under bfloat16 autocast and returns float32 logits."""
-
-    def __init__(self, model: nn.Module, device_type: str) -> None:
-        super().__init__()
-        self.model = model
-        self.device_type = device_type
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            return self.model(x).float()
-
-    def with_folded_batchnorm(self) -> Bf16Classifier:
-        """The same wrapper around the BatchNorm-folded model (see core.map_training.fold_batchnorm)."""
-        from core.map_training import fold_batchnorm
-
-        return Bf16Classifier(fold_batchnorm(self.model), self.device_type).eval()
 
 
 def provenance(config: ExperimentConfig, device: torch.device) -> dict:
@@ -77,9 +59,25 @@ def provenance(config: ExperimentConfig, device: torch.device) -> dict:
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "machine": f"{platform.node()} {platform.machine()}",
         "cpu": cpu_description(),
+        "float32_arithmetic": float32_arithmetic(device),
         "map_order": "fftshift (zero frequency at [H//2, W//2])",
         "map_dtype": config.map_dtype,
     }
+
+
+def float32_arithmetic(device: torch.device) -> str:
+    """What float32 computation meant for this run, e.g. 'float32' or 'convolutions TF32, matmuls float32'.
+
+    Why it is recorded: on Ampere and newer GPUs torch computes float32 convolutions with TF32 tensor cores
+    by default (`torch.backends.cudnn.allow_tf32`), 10 mantissa bits instead of 23. Emulated on a CPU that
+    moved λ = 0.5 maps no more than float32 under another operation order (bench/bench_precision.py), but a
+    GPU cache and a CPU one are then not the same arithmetic. The GPU may lack TF32; these are the flags.
+    """
+    if device.type != "cuda":
+        return "float32"
+    conv = "TF32" if torch.backends.cudnn.allow_tf32 else "float32"
+    matmul = "TF32" if torch.backends.cuda.matmul.allow_tf32 else "float32"
+    return f"convolutions {conv}, matmuls {matmul}"
 
 
 def cpu_description() -> str:

@@ -62,16 +62,26 @@ def test_demo_report_lists_its_caveats():
     assert "Caveats at this sample size" not in big
 
 
-def test_cpu_is_recorded_and_reported():
+def test_cpu_and_gpu_arithmetic_are_recorded_and_reported(monkeypatch):
     """The manifest names the CPU and the instruction set torch used (rebuilds are bit-for-bit only on the same
-    kind of CPU); the report shows it for CPU runs only, and manifests from before it existed read as before."""
+    kind of CPU), and on CUDA whether float32 convolutions and matmuls ran as TF32; the report shows the CPU
+    for CPU runs and the arithmetic for GPU runs, and manifests from before either existed read as before."""
     import torch
 
-    from precompute.report_cmd import cpu_note
-    from precompute.runner import cpu_description
+    from precompute.report_cmd import device_note
+    from precompute.runner import cpu_description, float32_arithmetic
 
     described = cpu_description()
     assert described.endswith(", " + torch.backends.cpu.get_cpu_capability()) and len(described) > len(", AVX2")
-    assert cpu_note({"device": "cpu", "cpu": "AMD EPYC, AVX512"}) == " (AMD EPYC, AVX512)"
-    assert cpu_note({"device": "cuda:0 (NVIDIA H200)", "cpu": "AMD EPYC, AVX512"}) == ""
-    assert cpu_note({"device": "cpu"}) == ""
+    assert float32_arithmetic(torch.device("cpu")) == "float32"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    assert float32_arithmetic(torch.device("cuda")) == "convolutions TF32, matmuls float32"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    assert float32_arithmetic(torch.device("cuda")) == "convolutions float32, matmuls TF32"
+    assert device_note({"device": "cpu", "cpu": "AMD EPYC, AVX512"}) == " (AMD EPYC, AVX512)"
+    gpu = {"device": "cuda:0 (NVIDIA H200)", "cpu": "AMD EPYC, AVX512"}
+    assert device_note(gpu) == ""
+    assert device_note({**gpu, "float32_arithmetic": "convolutions TF32, matmuls float32"}) == " (convolutions TF32, matmuls float32)"
+    assert device_note({"device": "cpu"}) == ""
