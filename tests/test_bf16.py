@@ -14,7 +14,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
 
 
-def test_bf16_maps_match_float32_maps(akamaster_model, cifar_test_float):
+def test_bf16_maps_match_float32_maps(akamaster_model, cifar_test_float, monkeypatch):
     """Maps trained through a bf16 classifier, as `run --bf16` trains them, against the float32 ones.
 
     Real images, the third-party ResNet-20, the published λ = 0.5; on CUDA when there is one (where
@@ -32,6 +32,7 @@ def test_bf16_maps_match_float32_maps(akamaster_model, cifar_test_float):
     (A bf16 path that silently computes in float32 passes this; the next tests catch that.)
     """
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # on a GPU: float32, not TF32, convolutions
     images, labels = cifar_test_float
     model = akamaster_model.to(device)
     with torch.no_grad():
