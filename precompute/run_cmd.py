@@ -84,7 +84,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         help="attack units that get class-level maps and the defence, e.g. fmn pgd-8 deepfool, or all "
              "(default: the preset's, else all)",
     )
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the classifier (GPU)")
+    p.add_argument(
+        "--bf16", action="store_true",
+        help="bfloat16 autocast for the classifier, its first convolution in float32 (for GPUs; faster, but single "
+             "maps may differ from float32 ones: see the README)",
+    )
     p.add_argument("--out", default=DEFAULT_OUT, help="cache root directory (default: ./cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
