@@ -13,9 +13,12 @@ cosines, and how many get the same kept/failed decision. The variants:
   with TF32 off); on a CPU emulated: the inputs, weights and incoming gradients of every convolution
   truncated to TF32's 10 mantissa bits, float32 accumulation.
 - `bf16`: exactly as `precompute run --bf16` trains: the classifier under bfloat16 autocast, its first
-  convolution (the one that reads the filtered image) in float32.
-- `bf16-all`: the whole classifier under bfloat16 autocast, first convolution included (what `--bf16` did
-  before session 13).
+  convolution (the one that reads the filtered image) in float32, and the first --float32-steps steps of
+  every map in float32 (where the map's sparse optimum is picked); it also prints the share of all map
+  steps that ran in float32.
+- `bf16-nowarm`: the same with every step in bf16 (`--bf16-float32-steps 0`).
+- `bf16-all`: the whole classifier under bfloat16 autocast, first convolution included, every step (what
+  `--bf16` did before session 13).
 
     python bench/bench_precision.py                        # 48 images, all variants, auto device
     python bench/bench_precision.py --n 12 --min-steps 150 --max-steps 300 --variants bf16
@@ -46,7 +49,7 @@ from core.models.registry import build_model  # noqa: E402
 from precompute.bf16 import Bf16Classifier  # noqa: E402
 
 SHARED = Path(os.environ.get("FMAPS_SHARED", REPO.parent / "shared"))
-VARIANTS = ("reorder", "tf32", "bf16", "bf16-all")
+VARIANTS = ("reorder", "tf32", "bf16", "bf16-nowarm", "bf16-all")
 
 
 def truncate_to_tf32(t: torch.Tensor) -> torch.Tensor:
@@ -148,6 +151,7 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=500)
     parser.add_argument("--max-steps", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--float32-steps", type=int, default=300, help="the bf16 variant's float32 steps (run's default)")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -178,6 +182,7 @@ def main() -> None:
     print(f"{n} images, {device}, λ {args.lam}, steps {args.min_steps}-{args.max_steps}; float32 reference {seconds:.0f} s")
     print(f"{'variant':<10} {'≥0.98':>7} {'≥0.99':>7} {'median':>8} {'same kept':>10}  lowest cosines")
     for variant in variants:
+        note = ""
         if variant == "reorder":
             with cudnn_tf32(False):
                 result, seconds = run(model, fuse_batchnorm=False)
@@ -186,9 +191,13 @@ def main() -> None:
                 result, seconds = run(model)
         elif variant == "tf32":
             result, seconds = run(replace_convs(folded, Tf32Emulated), fuse_batchnorm=False, channels_last=False)
-        elif variant == "bf16":
+        elif variant in ("bf16", "bf16-nowarm"):
+            wrapped = Bf16Classifier(model, device.type).eval()
+            early = args.float32_steps if variant == "bf16" else 0
             with cudnn_tf32(False):
-                result, seconds = run(Bf16Classifier(model, device.type).eval())
+                result, seconds = run(wrapped, early_model=wrapped.float32_model(), early_steps=early)
+            share = float(result.steps.clamp(max=early).sum() / result.steps.sum())
+            note = f"; {100 * share:.0f} % of the steps in float32" if early else ""
         else:  # bf16-all
             with cudnn_tf32(False):
                 result, seconds = run(WholeModelBf16(folded, device.type).eval(), fuse_batchnorm=False)
@@ -197,7 +206,7 @@ def main() -> None:
         same = int((reference.kept == result.kept).sum())
         print(
             f"{variant:<10} {int((c >= 0.98).sum()):>4}/{n:<2} {int((c >= 0.99).sum()):>4}/{n:<2} {c.median():>8.4f} "
-            f"{same:>7}/{n:<2}  {lowest}  ({seconds:.0f} s)",
+            f"{same:>7}/{n:<2}  {lowest}  ({seconds:.0f} s{note})",
             flush=True,
         )
 

@@ -17,7 +17,7 @@ UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_chunk", "
 # Hashed fields added after caches were shipped: left out of the hash while they keep this default, so
 # every existing experiment keeps its directory name (and `--preset demo` still rebuilds the same one).
 # bf16 changes maps well beyond float32 rounding (tests/test_bf16.py): a bf16 run is another experiment.
-HASHED_ONLY_IF_SET = {"attack_steps": None, "fold_batchnorm": True, "bf16": False}
+HASHED_ONLY_IF_SET = {"attack_steps": None, "fold_batchnorm": True, "bf16": False, "bf16_float32_steps": 300}
 
 
 @dataclass
@@ -63,6 +63,9 @@ class ExperimentConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     batch_size: int = 64  # maps trained at once (slots of the batched trainer)
     bf16: bool = False  # bfloat16 autocast for the classifier on CUDA (hashed when on)
+    # with bf16: the first steps of every per-image map in float32, where the map's sparse optimum is picked
+    # (bench/bench_precision.py); hashed when not 300
+    bf16_float32_steps: int = 300
     class_chunk: int = 1  # classes trained together per resumable class-map unit (GPU: 10 keeps it busy)
     class_attacks: tuple[str, ...] | None = None  # attack units (e.g. "pgd-8") that get class maps; None = all
     extra: dict = field(default_factory=dict)  # free-form, hashed (e.g. notes that matter)

@@ -1,4 +1,8 @@
-"""`precompute run --bf16`: the classifier under bfloat16 autocast, its first convolution kept in float32."""
+"""`precompute run --bf16`: the classifier under bfloat16 autocast, its first convolution kept in float32.
+
+The maps stage also trains the first `bf16_float32_steps` steps of every map with `float32_model()`
+(core.map_training.train_maps's early_model); see the README for what each part buys.
+"""
 
 from __future__ import annotations
 
@@ -46,9 +50,10 @@ class Bf16Classifier(nn.Module):
 
     The first convolution stays in float32: it is the one layer that reads the filtered image itself, which
     bf16 would round to 8 significant bits, and it costs ~1 % of a ResNet-20's or a ViT-B/16's work. On
-    96 real CIFAR-10 images at λ = 0.5 that kept 69 instead of 61 maps within cosine 0.98 of their float32
-    twins (float32 under another operation order: 85; bench/bench_precision.py). The caller's model is not
-    changed: the wrapper holds a copy of its module tree that shares its weights.
+    96 real CIFAR-10 images at λ = 0.5, with every map step in bf16, that kept 69 instead of 61 maps within
+    cosine 0.98 of their float32 twins (with run's 300 float32 steps first: 91; float32 under another
+    operation order: 85; bench/bench_precision.py). The caller's model is not changed: the wrapper holds a
+    copy of its module tree that shares its weights.
     """
 
     def __init__(self, model: nn.Module, device_type: str) -> None:
@@ -64,6 +69,10 @@ class Bf16Classifier(nn.Module):
         with torch.autocast(self.device_type, dtype=torch.bfloat16):
             return self.model(x).float()
 
+    def float32_model(self) -> nn.Module:
+        """The wrapped model as it computes without autocast (a sharing copy, no island): float32 throughout."""
+        return _replace_first_conv(self.model, lambda island: island.module)
+
     def with_folded_batchnorm(self) -> Bf16Classifier:
         """The same wrapper around the BatchNorm-folded model (see core.map_training.fold_batchnorm).
 
@@ -73,5 +82,4 @@ class Bf16Classifier(nn.Module):
         """
         from core.map_training import fold_batchnorm
 
-        plain = _replace_first_conv(self.model, lambda island: island.module)
-        return Bf16Classifier(fold_batchnorm(plain), self.device_type).eval()
+        return Bf16Classifier(fold_batchnorm(self.float32_model()), self.device_type).eval()

@@ -69,6 +69,7 @@ _OVERRIDES = {
     "class_chunk": ("class_chunk", int),
     "seed": ("seed", int),
     "fold_batchnorm": ("fold_batchnorm", on_off),
+    "bf16_float32_steps": ("bf16_float32_steps", int),
 }
 
 
@@ -86,8 +87,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     p.add_argument(
         "--bf16", action="store_true",
-        help="bfloat16 autocast for the classifier, its first convolution in float32 (for GPUs; faster, but single "
-             "maps may differ from float32 ones: see the README)",
+        help="bfloat16 autocast for the classifier, its first convolution in float32, and the first "
+             "--bf16-float32-steps (default 300) steps of every per-image map in float32 (for GPUs; faster, but "
+             "single maps may differ from float32 ones: see the README)",
     )
     p.add_argument("--out", default=DEFAULT_OUT, help="cache root directory (default: ./cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")

@@ -89,6 +89,8 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
         raise ValueError(
             f"expected 0 <= --class-min-steps <= --class-max-steps, got {config.class_min_steps} and {config.class_max_steps}"
         )
+    if config.bf16_float32_steps < 0:
+        raise ValueError(f"expected --bf16-float32-steps >= 0 (0: every step in bf16), got {config.bf16_float32_steps}")
     if config.attack_steps is not None and config.attack_steps < 1:
         raise ValueError(f"expected --attack-steps >= 1 (leave it out for each attack's default), got {config.attack_steps}")
     if config.class_batch_size < 1:

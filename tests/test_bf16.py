@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from core.map_training import MapTrainConfig, fold_batchnorm, train_maps
+from experiments.config import ExperimentConfig
 from precompute.bf16 import Bf16Classifier, Float32Island
 
 
@@ -14,21 +16,20 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
 
 
+@pytest.mark.slow
 def test_bf16_maps_match_float32_maps(akamaster_model, cifar_test_float, monkeypatch):
     """Maps trained through a bf16 classifier, as `run --bf16` trains them, against the float32 ones.
 
-    Real images, the third-party ResNet-20, the published λ = 0.5; on CUDA when there is one (where
-    bf16 is meant to be used), else on the CPU, whose autocast implements the same bf16 rounding.
-    Issue 3 asks for per-image cosine ≥ 0.98; bf16 does not reach it, and neither does float32 under
-    another operation order. bench/bench_precision.py on 96 images (published schedule, session 13):
-    float32 with BatchNorm unfolded 85 at ≥ 0.98, emulated TF32 convolutions 81, bf16 as `--bf16` runs
-    it (first convolution in float32) 69, everything in bf16 61. The published λ makes the maps so
-    sparse (~60 of 3072 entries) that any rounding can tip an image to another sparse optimum, and
-    bf16 rounds most. On these 12 images (150-300 steps): 10 at ≥ 0.99 and 0.96, 0.69 (0.89, 0.58
-    with the first convolution in bf16 too). So bf16 is off by default and the README says it is not
-    per-image equivalent. Required here, to catch a bf16 path that breaks the maps altogether:
-    median ≥ 0.99, cosine ≥ 0.98 and the same kept/failed decision for at least two thirds of the
-    images each; the distributions are printed.
+    Real images, the third-party ResNet-20, METHOD's schedule (λ = 0.5, 500-5000 steps) and run's 300
+    float32 steps per map; on CUDA when there is one (where bf16 is meant to be used), else on the CPU,
+    whose autocast implements the same bf16 rounding. Issue 3 asks for per-image cosine ≥ 0.98.
+    At λ = 0.5 a map is one of several sparse optima (~60 of 3072 entries nonzero), and any change of
+    arithmetic tips some images to another: bench/bench_precision.py on 96 images (session 13) counts
+    the maps at ≥ 0.98 under float32 with BatchNorm unfolded 85, emulated TF32 convolutions 81, bf16 as
+    `--bf16` runs it 91 (same kept/failed decision: 96), with every step in bf16 69, and with the first
+    convolution in bf16 too 61. On these 12 images: `--bf16` 12 at ≥ 0.99 (lowest 0.996), float32
+    unfolded 11 (one at 0.64). Required: ≥ 0.98 for at least 11 of the 12, as float32 itself is allowed
+    one such image here, the median ≥ 0.99 and the same kept/failed decision for 11; printed.
     (A bf16 path that silently computes in float32 passes this; the next tests catch that.)
     """
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -38,15 +39,17 @@ def test_bf16_maps_match_float32_maps(akamaster_model, cifar_test_float, monkeyp
     with torch.no_grad():
         correct = (model(images[:64].to(device)).argmax(1).cpu() == labels[:64]).nonzero().flatten()[:12]
     x, y = images[correct].to(device), labels[correct].to(device)
-    config = MapTrainConfig(lam=0.5, min_steps=150, max_steps=300)
+    config = MapTrainConfig()  # METHOD §2's defaults
     full = train_maps(model, x, y, config, batch_size=12)
-    half = train_maps(Bf16Classifier(model, device.type).eval(), x, y, config, batch_size=12)  # as `run --bf16` does
+    wrapped = Bf16Classifier(model, device.type).eval()
+    early_steps = ExperimentConfig().bf16_float32_steps  # as the maps stage of `run --bf16` trains
+    half = train_maps(wrapped, x, y, config, batch_size=12, early_model=wrapped.float32_model(), early_steps=early_steps)
     cosine = _cosine(full.maps, half.maps)
     print("per-image cosine bf16 vs float32:", [round(c, 4) for c in cosine.tolist()])
     print("kept float32:", full.kept.tolist(), "kept bf16:", half.kept.tolist())
-    assert (cosine >= 0.98).double().mean() >= 2 / 3, cosine
+    assert int((cosine >= 0.98).sum()) >= 11, cosine
     assert cosine.median() >= 0.99, cosine
-    assert (full.kept == half.kept).double().mean() >= 2 / 3
+    assert int((full.kept == half.kept).sum()) >= 11
     akamaster_model.cpu()
 
 
@@ -100,3 +103,32 @@ def test_bf16_keeps_the_first_convolution_in_float32_and_leaves_the_model_alone(
     again = Bf16Classifier(wrapped.model, "cpu")  # wrapping a wrapped tree adds no second island
     island = again.model.get_submodule(first_conv_name(again.model))
     assert isinstance(island, Float32Island) and isinstance(island.module, nn.Conv2d)
+
+
+def test_run_bf16_trains_the_first_steps_of_every_map_in_float32(tmp_path, monkeypatch):
+    """`run --bf16`: the maps stage hands the trainer the float32 model for the configured first steps, and the
+    manifest records the setting and the arithmetic (4 real images, a few steps, on the CPU)."""
+    import precompute.stages.maps as maps_stage
+    from precompute.runner import run_experiment
+    from tests.conftest import AKAMASTER, CIFAR_TEST
+
+    calls = []
+
+    def spy(model, images, targets, config, **kwargs):
+        calls.append((model, kwargs))
+        return train_maps(model, images, targets, config, **kwargs)
+
+    monkeypatch.setattr(maps_stage, "train_maps", spy)
+    config = ExperimentConfig(data=str(CIFAR_TEST), limit=4, attacks=(), train_data=None, device="cpu",
+                              checkpoint=str(AKAMASTER), input_norm="imagenet", min_steps=2, max_steps=6,
+                              bf16=True, bf16_float32_steps=3)
+    store = run_experiment(config, str(tmp_path), quiet=True)
+    (model, kwargs), = calls
+    assert isinstance(model, Bf16Classifier) and kwargs["early_steps"] == 3
+    early = kwargs["early_model"]
+    assert not isinstance(early, Bf16Classifier)
+    assert not any(isinstance(m, Float32Island) for m in early.modules())  # float32 throughout
+    manifest = store.manifest()
+    assert manifest["config"]["bf16"] and manifest["config"]["bf16_float32_steps"] == 3
+    assert manifest["float32_arithmetic"] == "float32"
+    assert ExperimentConfig(bf16=True).config_hash() != ExperimentConfig(bf16=True, bf16_float32_steps=3).config_hash()

@@ -18,6 +18,7 @@ from experiments.format import (
     STATUS_MISCLASSIFIED,
     TEST,
 )
+from precompute.bf16 import Bf16Classifier
 from precompute.stages.chunked import run_chunked
 from precompute.stages.context import StageContext
 
@@ -55,6 +56,9 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
     positions_all = np.flatnonzero(status == STATUS_KEPT)  # images that get a map
     map_config = MapTrainConfig(lam=cfg.lam, lr=cfg.lr, min_steps=cfg.min_steps, max_steps=cfg.max_steps, tol=cfg.tol)
 
+    # --bf16: every map's first bf16_float32_steps steps in float32 (see precompute/bf16.py)
+    early_model = ctx.model.float32_model() if isinstance(ctx.model, Bf16Classifier) else None
+
     def compute(chunk: int, items: np.ndarray) -> dict[str, np.ndarray]:
         positions = positions_all[items]
         if source is None:
@@ -63,7 +67,8 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
             images = torch.from_numpy(np.asarray(source[positions])).to(ctx.device)
         targets = torch.from_numpy(targets_all[positions]).to(ctx.device)
         result = train_maps(ctx.model, images, targets, map_config, batch_size=cfg.batch_size,
-                            fuse_batchnorm=cfg.fold_batchnorm)
+                            fuse_batchnorm=cfg.fold_batchnorm, early_model=early_model,
+                            early_steps=cfg.bf16_float32_steps)
         maps = to_display_order(result.maps).cpu()
         out = {
             "maps": maps.numpy().astype(cfg.map_dtype),
