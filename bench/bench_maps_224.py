@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps per image")
     parser.add_argument("--batch-size", default="auto", help="maps trained at once, or auto (fits the device)")
     parser.add_argument("--mean-steps", type=float, default=1000, help="assumed mean steps per map, for the projection")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the classifier")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast for the classifier, every step (the speed of run --bf16's bf16 steps; "
+                             "run trains each map's first 300 steps in float32)")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 4, 8], help="K values for the projection")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
