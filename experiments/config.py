@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 UNHASHED = frozenset({"attacks", "eps", "device", "batch_size", "class_chunk", "class_attacks", "class_batch_size_run", "quiet"})
 # Hashed fields added after caches were shipped: left out of the hash while they keep this default, so
 # every existing experiment keeps its directory name (and `--preset demo` still rebuilds the same one).
-# bf16 changes maps well beyond float32 rounding (tests/test_bf16.py): a bf16 run is another experiment.
+# bf16 is other arithmetic, which moves some sparse maps (tests/test_bf16.py): a bf16 run is another experiment.
 HASHED_ONLY_IF_SET = {"attack_steps": None, "fold_batchnorm": True, "bf16": False, "bf16_float32_steps": 300}
 
 

@@ -13,7 +13,7 @@ import os
 from core.attacks import ATTACKS
 from core.data.datasets import DATASETS, check_source
 from core.models.registry import MODELS
-from experiments.config import ExperimentConfig
+from experiments.config import HASHED_ONLY_IF_SET, ExperimentConfig
 from experiments.paths import resolve_path
 from experiments.store import MANIFEST
 from precompute.writable import check_writable_dir
@@ -91,6 +91,8 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
         )
     if config.bf16_float32_steps < 0:
         raise ValueError(f"expected --bf16-float32-steps >= 0 (0: every step in bf16), got {config.bf16_float32_steps}")
+    if not config.bf16 and config.bf16_float32_steps != HASHED_ONLY_IF_SET["bf16_float32_steps"]:
+        raise ValueError("expected --bf16 with --bf16-float32-steps (without --bf16 every step is float32)")
     if config.attack_steps is not None and config.attack_steps < 1:
         raise ValueError(f"expected --attack-steps >= 1 (leave it out for each attack's default), got {config.attack_steps}")
     if config.class_batch_size < 1:

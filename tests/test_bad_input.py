@@ -297,6 +297,7 @@ BAD_INPUTS = [
             (("--class-batch-size", "0"), "expected --class-batch-size >= 1"),
             (("--attack-steps", "0"), "expected --attack-steps >= 1"),
             (("--bf16", "--bf16-float32-steps", "-1"), r"expected --bf16-float32-steps >= 0 \(0: every step in bf16\), got -1"),
+            (("--bf16-float32-steps", "100"), "expected --bf16 with --bf16-float32-steps"),
             (("--class-min-steps", "5", "--class-max-steps", "2"), "--class-min-steps <= --class-max-steps, got 5 and 2"),
             (("--data", "samples", "--split", "train"), r"expected --split in \['test'\] for samples"),
             (("--data", ""), "expected --data .* got an empty string"),

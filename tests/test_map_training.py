@@ -116,8 +116,9 @@ def test_early_model_takes_the_first_steps_of_every_image(akamaster_model, twelv
         ref_map, ref_steps, _ = plain_map(akamaster_model, images[i], labels[i], AGREEMENT,
                                           early_model=early, early_steps=early_steps)
         cosines.append(F.cosine_similarity(ref_map.flatten(), result.maps[i].flatten(), dim=0, eps=1e-12).item())
-        alone, _, _ = plain_map(akamaster_model, images[i], labels[i], AGREEMENT)
-        differs.append(F.cosine_similarity(ref_map.flatten(), alone.flatten(), dim=0, eps=1e-12).item())
+        if i < 3:  # enough to see the switch matter (measured: 1.0, 0.62, 1.0)
+            alone, _, _ = plain_map(akamaster_model, images[i], labels[i], AGREEMENT)
+            differs.append(F.cosine_similarity(ref_map.flatten(), alone.flatten(), dim=0, eps=1e-12).item())
     print("cosine(batched, plain with the same switch):", np.round(cosines, 5).tolist())
     print("cosine(plain with the switch, plain without):", np.round(differs, 5).tolist())
     assert np.mean(np.array(cosines) >= 0.98) >= 5 / 6  # measured: 5 at >= 0.999, one at 0.990 (AVX512)
