@@ -20,8 +20,8 @@ cosines, and how many get the same kept/failed decision. The variants:
 - `bf16-all`: the whole classifier under bfloat16 autocast, first convolution included, every step (what
   `--bf16` did before session 13).
 
-    python bench/bench_precision.py                        # 48 images, all variants, auto device
-    python bench/bench_precision.py --n 12 --min-steps 150 --max-steps 300 --variants bf16
+    python bench/bench_precision.py --n 96                 # the README's figures (about 15 min on 2 CPU cores)
+    python bench/bench_precision.py --n 12 --min-steps 150 --max-steps 300 --float32-steps 60 --variants bf16
 """
 
 from __future__ import annotations
