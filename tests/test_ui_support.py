@@ -279,6 +279,9 @@ def test_results_only_copy_is_detected_and_still_read(tmp_path):
                      train_limit=500, class_batch_size=16, class_min_steps=200, chunk_size=20, fold_batchnorm=False),
     ExperimentConfig(name="imagenette-resnet18", model="resnet18", input_norm="imagenet", data="imagenette", split="all",
                      image_size=224, eps=(8.0,), lam=0.01, map_dtype="float16", bf16=True),
+    ExperimentConfig(name="demo", data="samples", lam=0.02, train_data="../shared/data/cifar10/train-4000",
+                     train_limit=500, class_batch_size=16, class_min_steps=200, chunk_size=20, bf16=True,
+                     bf16_float32_steps=100),
 ])
 def test_rebuild_command_reproduces_the_configuration(config):
     import shlex
@@ -294,10 +297,12 @@ def test_rebuild_command_reproduces_the_configuration(config):
     assert sorted(rebuilt.attacks) == sorted(config.attacks) and rebuilt.class_attacks == config.class_attacks
     if "pgd" in config.attacks:
         assert sorted(rebuilt.eps) == sorted(config.eps)
-    if config.name == "demo" and config.fold_batchnorm:
+    if config.name == "demo" and config.fold_batchnorm and not config.bf16:
         assert command == "python -m precompute run --preset demo"
     if not config.fold_batchnorm:
         assert command.endswith("--fold-batchnorm off")
+    if config.bf16_float32_steps != 300:
+        assert "--bf16-float32-steps 100" in command and "--bf16" in command.split()
 
 
 def test_live_training_leaves_the_shared_model_in_eval_mode():
@@ -342,5 +347,5 @@ def test_fold_batchnorm_option_is_hashed_only_when_off():
     on, off = ExperimentConfig(), ExperimentConfig(fold_batchnorm=False)
     assert "fold_batchnorm" not in on.hashed_dict() and off.hashed_dict()["fold_batchnorm"] is False
     assert on.config_hash() != off.config_hash()
-    bf16 = ExperimentConfig(bf16=True)  # bf16 moves maps far beyond rounding: never the float32 cache's directory
+    bf16 = ExperimentConfig(bf16=True)  # other arithmetic, other maps: never the float32 cache's directory
     assert "bf16" not in on.hashed_dict() and bf16.config_hash() != on.config_hash()

@@ -28,7 +28,7 @@ BIG_COMMAND = "python -m precompute run --preset cifar10-paper"
 RUN_OPTIONS = ("model", "checkpoint", "input_norm", "data", "split", "data_root", "limit", "image_size", "attack_steps", "lam", "lr",
                "min_steps", "max_steps", "tol", "chunk_size", "train_data", "train_limit", "class_lam",
                "class_min_steps", "class_max_steps", "class_batch_size", "pool", "permutations", "repairings", "seed",
-               "fold_batchnorm")
+               "fold_batchnorm", "bf16_float32_steps")
 
 
 def _arg(value: object) -> str:
