@@ -15,7 +15,6 @@ Foolbox is imported lazily, so reading the registry (app drop-downs, CLI choices
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,31 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-DEFAULT_PGD_EPS = 8 / 255  # METHOD §3; the paper also uses 1/255 and 3/255
-
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """What the rest of the project needs to know about an attack."""
-
-    name: str  # registry key, also the first part of `attack_key`
-    label: str  # for tables and drop-downs, e.g. "FMN"
-    needs_eps: bool  # True: fixed-budget attack, run_attack needs eps; False: minimum-norm, eps must be None
-    default_eps: float | None  # suggested budget for CLI / app defaults (None for minimum-norm attacks)
-    description: str
-
-
-ATTACKS: dict[str, AttackSpec] = {
-    "fmn": AttackSpec(
-        "fmn", "FMN", False, None, "Fast Minimum-Norm (L∞), Foolbox LInfFMNAttack, 100 steps: smallest L∞ perturbation"
-    ),
-    "pgd": AttackSpec(
-        "pgd", "PGD", True, DEFAULT_PGD_EPS, "Projected Gradient Descent (L∞), Foolbox LinfPGD, 40 steps, random start"
-    ),
-    "deepfool": AttackSpec(
-        "deepfool", "DeepFool", False, None, "DeepFool (L∞), Foolbox LinfDeepFoolAttack, 50 steps: minimum-norm"
-    ),
-}
+from core.attack_keys import ATTACKS, DEFAULT_PGD_EPS, AttackSpec, attack_key, check_attack  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -81,28 +56,6 @@ def _build_attack(name: str, steps: int | None = None) -> Any:
         "deepfool": lambda: attacks.LinfDeepFoolAttack(**kwargs),
     }
     return builders[name]()
-
-
-def check_attack(name: str, eps: float | None) -> AttackSpec:
-    """The spec of attack `name` after checking that `eps` fits it (ValueError otherwise)."""
-    if name not in ATTACKS:
-        raise ValueError(f"expected an attack in {sorted(ATTACKS)}, got {name!r}")
-    spec = ATTACKS[name]
-    if spec.needs_eps:
-        if eps is None or not math.isfinite(eps) or not 0 < eps <= 1:
-            raise ValueError(f"expected eps in (0, 1] for {name} (e.g. 8/255 = {DEFAULT_PGD_EPS:.4f}), got {eps!r}")
-    elif eps is not None:
-        raise ValueError(f"expected eps=None for {name} (a minimum-norm attack finds its own budget), got {eps!r}")
-    return spec
-
-
-def attack_key(name: str, eps: float | None = None) -> str:
-    """Stable id of an attack setting: 'fmn', 'deepfool', 'pgd-8' (eps in 1/255 units), 'pgd-0.5'."""
-    spec = check_attack(name, eps)
-    if not spec.needs_eps:
-        return name
-    assert eps is not None
-    return f"{name}-{round(eps * 255, 4):g}"
 
 
 def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:

@@ -7,22 +7,10 @@ import time
 import numpy as np
 import torch
 
+from core.attack_keys import attack_units  # noqa: F401  (re-exported for callers of this stage)
 from core.attacks import run_attack
 from precompute.stages.chunked import run_chunked
 from precompute.stages.context import StageContext
-
-
-def attack_units(attacks: tuple[str, ...], eps: tuple[float, ...]) -> list[tuple[str, str, float | None]]:
-    """(key, attack name, eps in [0, 1] or None) for each attack; PGD once per eps (1/255 units)."""
-    from core.attacks import attack_key
-
-    units = []
-    for name in attacks:
-        if name == "pgd":
-            units += [(attack_key("pgd", e / 255), "pgd", e / 255) for e in eps]
-        else:
-            units.append((attack_key(name, None), name, None))
-    return units
 
 
 def run_attack_stage(ctx: StageContext, prefix: str, key: str, name: str, eps: float | None) -> None:
