@@ -15,12 +15,12 @@ Starts `streamlit run app.py` on localhost and drives headless Chromium (Playwri
      "drawn" is approximate: Plotly may finish drawing its charts a little later).
   3. Defence: pick images in the live defence's select box (first visit: the model runs; second: cached),
      timed the same way from the Enter that picks the option.
-Targets (issue 5): first page within 2 s, a cached image switch within 300 ms.
+Targets: first page within 2 s, a cached image switch within 300 ms.
 
-    python bench/app_latency.py                 # what a fresh clone shows: the shipped experiments only
-    python bench/app_latency.py --cache DIR     # only the experiments under DIR
-    python bench/app_latency.py --cache ''      # whatever the app finds (./cache too: checked on the first page)
-    python bench/app_latency.py --images 6      # gallery images to switch between
+    python -m bench.app_latency                 # what a fresh clone shows: the shipped experiments only
+    python -m bench.app_latency --cache DIR     # only the experiments under DIR
+    python -m bench.app_latency --cache ''      # whatever the app finds (./cache too: checked on the first page)
+    python -m bench.app_latency --images 6      # gallery images to switch between
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from page_js import PICTURES_LOADED_JS  # bench/ is on sys.path when run as a script
+from bench.page_js import PICTURES_LOADED_JS
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

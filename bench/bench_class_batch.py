@@ -8,8 +8,8 @@ minibatch size, one map per class is trained with the adversarial step (METHOD Â
 Prints seconds, iterations per class and defended accuracies per size, and the time ratio of each
 size against the last one given (the baseline, run in the same process).
 
-    python bench/bench_class_batch.py                          # sizes 8 and 32, 1000 train images, CPU
-    python bench/bench_class_batch.py --sizes 8 16 32 --train 4000 --device cuda
+    python -m bench.bench_class_batch                          # sizes 8 and 32, 1000 train images, CPU
+    python -m bench.bench_class_batch --sizes 8 16 32 --train 4000 --device cuda
 
 The cifar10-paper preset's `class_batch_size` is chosen from this: docs/RESULTS.md has the figures.
 """
@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from core.attacks import run_attack
+from core.class_maps import ClassMapConfig, defence_accuracy, train_class_maps
+from core.data.image_folder import load_image_folder
+from core.devices import resolve_device
+from core.models.registry import build_model, default_checkpoint_path
 
-from core.attacks import run_attack  # noqa: E402
-from core.class_maps import ClassMapConfig, defence_accuracy, train_class_maps  # noqa: E402
-from core.data.image_folder import load_image_folder  # noqa: E402
-from core.devices import resolve_device  # noqa: E402
-from core.models.registry import build_model, default_checkpoint_path  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SHARED = Path(os.environ.get("FMAPS_SHARED", REPO.parent / "shared"))
 

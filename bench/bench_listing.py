@@ -6,8 +6,8 @@ start re-reads nothing. Both are run here, alternating, in one process, over the
 list (the shipped ones and cache/ by default, or --roots); the page cache is warm in both (the files were read
 just before), so the difference is hashing, not the disk.
 
-    python bench/bench_listing.py                       # assets/demo, assets/results and cache/
-    python bench/bench_listing.py --roots cache --rounds 7
+    python -m bench.bench_listing                       # assets/demo, assets/results and cache/
+    python -m bench.bench_listing --roots cache --rounds 7
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from experiments.reader import find_experiments
+from experiments.verified import VerifiedFiles
 
-from experiments.reader import find_experiments  # noqa: E402
-from experiments.verified import VerifiedFiles  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def directory_bytes(roots: list[str]) -> tuple[int, int]:

@@ -8,8 +8,8 @@ torch.optim.Adam, as the published code does. Reports maps/s of both and their r
 image-steps/s (which does not depend on how long the particular images take to converge) and
 process CPU time, which is the fairer measure when other jobs share the cores.
 
-    python bench/bench_maps.py                      # 256 vs 32 images, batch 64, auto device
-    nice -n 19 python bench/bench_maps.py --n 64 --n-single 8 --device cpu
+    python -m bench.bench_maps                      # 256 vs 32 images, batch 64, auto device
+    nice -n 19 python -m bench.bench_maps --n 64 --n-single 8 --device cpu
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -25,13 +24,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from core.data.image_folder import load_image_folder
+from core.devices import resolve_device
+from core.map_training import MapTrainConfig, train_maps
+from core.models.registry import build_model
 
-from core.data.image_folder import load_image_folder  # noqa: E402
-from core.devices import resolve_device  # noqa: E402
-from core.map_training import MapTrainConfig, train_maps  # noqa: E402
-from core.models.registry import build_model  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SHARED = Path(os.environ.get("FMAPS_SHARED", REPO.parent / "shared"))
 

@@ -1,6 +1,6 @@
 """Benchmark: per-image map training at 224×224 (Imagenette) for ResNet-18 and ViT-B/16.
 
-    python bench/bench_maps_224.py [--data DIR] [--models resnet18 vit_b_16] [--steps 20] [--batch-size auto]
+    python -m bench.bench_maps_224 [--data DIR] [--models resnet18 vit_b_16] [--steps 20] [--batch-size auto]
 
 Real Imagenette images (an ImageFolder directory, e.g. the extracted
 `../shared/data/imagenette/val-3925-224-jpeg-q75.tar`; random images if none is given), the
@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
 
-import torch  # noqa: E402
-
-from core.autobatch import auto_map_batch_size  # noqa: E402
-from core.data.image_folder import load_image_folder  # noqa: E402
-from core.devices import resolve_device  # noqa: E402
-from core.map_training import MapTrainConfig, train_maps  # noqa: E402
-from core.models.registry import build_model  # noqa: E402
+from core.autobatch import auto_map_batch_size
+from core.data.image_folder import load_image_folder
+from core.devices import resolve_device
+from core.map_training import MapTrainConfig, train_maps
+from core.models.registry import build_model
 
 FULL_EXPERIMENT_IMAGES = 13_394  # Imagenette train + val (9469 + 3925), METHOD §6
 MAP_SETS = 4  # essential + one adversarial set per attack

@@ -1,6 +1,6 @@
 """Benchmark: the cifar10-paper pipeline on real images vs the published one-image-at-a-time procedure.
 
-    python bench/bench_pipeline.py [--n 64] [--n-single 4] [--device cpu|cuda] [--checkpoint PATH] [--data DIR]
+    python -m bench.bench_pipeline [--n 64] [--n-single 4] [--device cpu|cuda] [--checkpoint PATH] [--data DIR]
 
 Runs `precompute run --preset cifar10-paper --limit N` (without class maps unless --class-maps)
 into a temporary cache and prints each stage's time and images/s. In the same process it then
@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-from core.attacks import run_attack  # noqa: E402
-from core.fourier import apply_fourier_maps  # noqa: E402
-from core.metrics.idcor import idcor, idcor_preprocess  # noqa: E402
-from core.metrics.twonn import twonn_id  # noqa: E402
-from experiments.config import ExperimentConfig  # noqa: E402
-from experiments.reader import Experiment  # noqa: E402
-from precompute.presets import get_preset  # noqa: E402
-from precompute.runner import run_experiment  # noqa: E402
+from core.attack_keys import parse_attack_key
+from core.attacks import run_attack
+from core.fourier import apply_fourier_maps
+from core.metrics.idcor import idcor, idcor_preprocess
+from core.metrics.twonn import twonn_id
+from experiments.config import ExperimentConfig
+from experiments.format import ESSENTIAL, TEST, attack_stage, correlation_stage, maps_stage
+from experiments.presets import get_preset
+from experiments.reader import Experiment
+from precompute.runner import run_experiment
 
 
 def published_map(model: torch.nn.Module, image: torch.Tensor, target: torch.Tensor, lam: float,
@@ -106,17 +106,17 @@ def main() -> None:
 
         print(f"\npublished procedure, one image at a time, on the first {k} images:")
         for key in experiment.attack_keys:
-            name, _, eps = key.partition("-")
+            parsed = parse_attack_key(key)
             start = time.perf_counter()
             for i in range(k):
-                run_attack(model, images[i : i + 1], labels[i : i + 1], name, eps=float(eps) / 255 if eps else None, seed=i,
+                run_attack(model, images[i : i + 1], labels[i : i + 1], parsed.name, eps=parsed.eps, seed=i,
                            fuse_batchnorm=False)  # the published procedure: the plain model
             single = k / (time.perf_counter() - start)
-            batched_info = experiment.stage(f"test-attack-{key}")
+            batched_info = experiment.stage(attack_stage(TEST, key))
             batched = batched_info["n"] / batched_info["seconds"]
             print(f"attack {key:12s} single {single:7.2f} img/s   batched {batched:7.2f} img/s   ratio {batched / single:5.1f}x")
 
-        stage = experiment.stage("maps-essential")
+        stage = experiment.stage(maps_stage(ESSENTIAL))
         start = time.perf_counter()
         for i in range(k):
             published_map(model, images[i : i + 1], labels[i : i + 1], config.lam, config.min_steps, config.max_steps)
@@ -137,7 +137,7 @@ def main() -> None:
             start = time.perf_counter()
             idcor(x, y, config.permutations)
             ours = time.perf_counter() - start
-            stage = experiment.stage(f"correlate-{key}")["seconds"]
+            stage = experiment.stage(correlation_stage(key))["seconds"]
             print(f"IdCor ({len(a)} pairs, {config.permutations} permutations): published {seconds:.3f}s, "
                   f"ours {ours:.3f}s, ratio {seconds / ours:.1f}x (the whole correlate-{key} stage, with SVCCA, "
                   f"cosines and re-pairings: {stage:.2f}s)")

@@ -18,10 +18,10 @@ cosines, and how many get the same kept/failed decision. The variants:
   steps that ran in float32.
 - `bf16-nowarm`: the same with every step in bf16 (`--bf16-float32-steps 0`).
 - `bf16-all`: the whole classifier under bfloat16 autocast, first convolution included, every step (what
-  `--bf16` did before session 13).
+  `--bf16` did before it kept the first convolution and the first steps in float32).
 
-    python bench/bench_precision.py --n 96                 # the README's figures (about 15 min on 2 CPU cores)
-    python bench/bench_precision.py --n 12 --min-steps 150 --max-steps 300 --float32-steps 60 --variants bf16
+    python -m bench.bench_precision --n 96                 # the README's figures (about 15 min on 2 CPU cores)
+    python -m bench.bench_precision --n 12 --min-steps 150 --max-steps 300 --float32-steps 60 --variants bf16
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import copy
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,14 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from core.data.image_folder import load_image_folder
+from core.devices import resolve_device
+from core.map_training import MapTrainConfig, fold_batchnorm, train_maps
+from core.models.registry import build_model
+from precompute.bf16 import Bf16Classifier
 
-from core.data.image_folder import load_image_folder  # noqa: E402
-from core.devices import resolve_device  # noqa: E402
-from core.map_training import MapTrainConfig, fold_batchnorm, train_maps  # noqa: E402
-from core.models.registry import build_model  # noqa: E402
-from precompute.bf16 import Bf16Classifier  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SHARED = Path(os.environ.get("FMAPS_SHARED", REPO.parent / "shared"))
 VARIANTS = ("reorder", "tf32", "bf16", "bf16-nowarm", "bf16-all")

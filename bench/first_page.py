@@ -1,16 +1,16 @@
 """The first page against Streamlit's own floor: a fresh browser's time to the first picture, for the app, for the
-bare skeleton the issue asks the app to be, and for a bare Streamlit page, in alternating runs.
+bare skeleton of the app's structure, and for a bare Streamlit page, in alternating runs.
 
-Issue 5's target is the app's first page within 2 s of the server being ready. On a slow machine most of that
+The target is the app's first page within 2 s of the server being ready. On a slow machine most of that
 is Streamlit's own JavaScript, which any Streamlit page pays. Two baselines, with the same server settings
 (a copy of .streamlit/config.toml), run in the same process and interleaved with the app:
   bare      a title and one picture;
-  skeleton  the structure issue 5 asks for and nothing else: st.navigation over six st.Page files with the app's
+  skeleton  the app's structure and nothing else: st.navigation over six st.Page files with the app's
             Material icons, a sidebar select box, then the same title and picture.
 The app's own share is its difference from the skeleton.
 
-    python bench/first_page.py              # 5 rounds, the shipped experiments (what a fresh clone shows)
-    python bench/first_page.py --rounds 10
+    python -m bench.first_page              # 5 rounds, the shipped experiments (what a fresh clone shows)
+    python -m bench.first_page --rounds 10
 
 Each round starts a server, launches headless Chromium meanwhile (not counted), waits for the health check,
 opens the page in a fresh browser context and stops the clock when the main area's first picture is drawn
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app_latency import ARGS, CHROMIUM, REPO, SHIPPED, first_page, start_server, wait_ready  # bench/ on sys.path
+from bench.app_latency import ARGS, CHROMIUM, REPO, SHIPPED, first_page, start_server, wait_ready
 
 PAGE = '''import numpy as np
 import streamlit as st

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures issues 2 and 3 ask for, in one script: run it on a machine with a CUDA GPU.
+# The GPU figures of docs/BENCHMARKS.md in one script: run it on a machine with a CUDA GPU.
 #
 #   bash bench/gpu_checks.sh              # every step, in the order below (about 10-15 min on one H100, estimated)
 #   bash bench/gpu_checks.sh maps tests   # only these steps
@@ -9,10 +9,10 @@
 #   tests     the tests that use CUDA when there is one: bf16 maps vs float32 (prints the per-image cosines),
 #             CUDA-graph training vs eager training
 #   maps      bench/bench_maps.py: the batched map trainer on 256 real images (all 256 slots on the GPU) vs the
-#             one-at-a-time loop on 32 of them; issue 2 asks for >= 50x on a GPU
+#             one-at-a-time loop on 32 of them (target: >= 50x on a GPU)
 #   idcor     bench/bench_idcor.py: IdCor with 100 permutations on 1000 pairs, reused vs recomputed distances
 #   pipeline  bench/bench_pipeline.py: the cifar10-paper pipeline on the 1000 test images on the GPU, per stage,
-#             against the published one-image-at-a-time procedure on the first 8; issue 3 asks for this figure
+#             against the published one-image-at-a-time procedure on the first 8
 #   precision bench/bench_precision.py: per-image maps under real TF32 convolutions and under --bf16 against
 #             float32 (TF32 off), beside float32 under another operation order; the CPU could only emulate TF32
 #
@@ -54,12 +54,12 @@ if torch.cuda.is_available():
     print(p.name, f"{p.total_memory / 2**30:.0f} GiB", p.multi_processor_count, "SMs")' ;;
         tests) step tests python -m pytest -q -s tests/test_bf16.py \
             tests/test_training.py::test_cuda_graph_training_matches_eager_training ;;
-        maps) step maps python bench/bench_maps.py --device "$DEVICE" --n "${N_MAPS:-256}" \
+        maps) step maps python -m bench.bench_maps --device "$DEVICE" --n "${N_MAPS:-256}" \
             --n-single "${N_SINGLE_MAPS:-32}" --batch-size "${N_MAPS:-256}" ;;
-        idcor) step idcor python bench/bench_idcor.py --data "$SHARED/data/cifar10/test-1000" ;;
-        pipeline) step pipeline python bench/bench_pipeline.py --device "$DEVICE" --n "${N_PIPELINE:-1000}" \
+        idcor) step idcor python -m bench.bench_idcor --data "$SHARED/data/cifar10/test-1000" ;;
+        pipeline) step pipeline python -m bench.bench_pipeline --device "$DEVICE" --n "${N_PIPELINE:-1000}" \
             --n-single "${N_SINGLE_PIPELINE:-8}" --data "$SHARED/data/cifar10/test-1000" ;;
-        precision) step precision python bench/bench_precision.py --device "$DEVICE" --n "${N_PRECISION:-96}" ;;
+        precision) step precision python -m bench.bench_precision --device "$DEVICE" --n "${N_PRECISION:-96}" ;;
         *) echo "gpu_checks: unknown step '$name' (expected info, tests, maps, idcor, pipeline or precision)" >&2
            exit 2 ;;
     esac

@@ -21,9 +21,9 @@ at the end, the preview again must be the session's own picture (nearest of all 
 within JPEG noise), never another session's; a browsing session that opens the Lab must see no
 upload and no result.
 
-    python bench/load_test.py                       # 10 sessions (5 browsing, 5 Lab), at most 180 s
-    python bench/load_test.py --sessions 4 --seconds 120 --lab-steps 30
-    python bench/load_test.py --cache DIR           # only the experiments under DIR
+    python -m bench.load_test                       # 10 sessions (5 browsing, 5 Lab), at most 180 s
+    python -m bench.load_test --sessions 4 --seconds 120 --lab-steps 30
+    python -m bench.load_test --cache DIR           # only the experiments under DIR
 
 Exit status: 0; 1 if isolation failed (a session saw another's upload or result); 3 if more trainings
 ran at once than the Lab's slot limit; 2 if no Lab result could be checked at all.
@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from page_js import IDLE_JS  # bench/ is on sys.path when run as a script
+
+from bench.page_js import IDLE_JS
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

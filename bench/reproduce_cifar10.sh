@@ -8,7 +8,7 @@
 # Environment:
 #   LAUNCH="torchrun --nproc-per-node 2"   split every stage over 2 processes (torch.distributed, gloo). On a
 #                                          2-core CPU that is one thread each, ~1.2x the throughput of one
-#                                          process with two threads (map steps, measured in session 4).
+#                                          process with two threads (map steps, measured).
 #   SWEEP_LIMIT=N                          the λ = 0.1 and 0.02 runs on the first N test images (default: all;
 #                                          0: skip them, the main run only)
 #   OUT=DIR                                cache root (default: cache)

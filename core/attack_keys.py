@@ -145,7 +145,83 @@ def attack_units(attacks: tuple[str, ...], eps: tuple[float, ...]) -> list[tuple
     return units
 
 
+def attack_name(key: str) -> str:
+    """The attack a key belongs to: 'pgd-8+bpda' -> 'pgd', 'fmn' -> 'fmn'; a key that does not parse is its own name."""
+    try:
+        return parse_attack_key(key).name
+    except ValueError:
+        return key
+
+
+def keys_of_attack(keys: list[str], name: str, plain: bool = False) -> list[str]:
+    """The keys of attack `name` among `keys`, in their order: keys_of_attack(["fmn", "pgd-1", "pgd-8+bpda"],
+    "pgd") -> ["pgd-1", "pgd-8+bpda"]; plain: without variants -> ["pgd-1"]."""
+    return [k for k in keys if attack_name(k) == name and not (plain and parse_attack_key(k).variant)]
+
+
 __all__ = [
-    "ATTACKS", "AttackKey", "AttackSpec", "DEFAULT_PGD_EPS", "attack_key", "attack_label", "attack_order",
-    "attack_units", "check_attack", "eps_of", "parse_attack_key",
+    "ATTACKS", "AttackKey", "AttackSpec", "DEFAULT_PGD_EPS", "attack_key", "attack_label", "attack_name",
+    "attack_order", "attack_units", "check_attack", "eps_of", "keys_of_attack", "parse_attack_key",
 ]
+
+
+@dataclass(frozen=True)
+class AdaptiveAttackSpec:
+    """An attack on the class-map defence that knows it (core/attacks_adaptive/): its key extends `attack`'s."""
+
+    name: str  # registry key, "<attack>+<variant>", e.g. "pgd+bpda"
+    attack: str  # the attack whose key it extends ("pgd", "fmn"; "square" has no non-adaptive form here)
+    variant: str  # what follows "+" in its keys, e.g. "bpda" in "pgd-8+bpda"
+    label: str  # for tables, e.g. "PGD + BPDA"
+    needs_eps: bool  # True: fixed budget (ε in (0, 1]); False: minimum-norm, finds its own budget
+    gradient_free: bool  # True: uses only the defended classifier's outputs, never a gradient
+    description: str
+
+
+# in display order; the non-adaptive attack of Table IV is the plain key ("pgd-8") with class maps applied afterwards
+ADAPTIVE_ATTACKS: dict[str, AdaptiveAttackSpec] = {
+    "pgd+bpda": AdaptiveAttackSpec(
+        "pgd+bpda", "pgd", "bpda", "PGD + BPDA", True, False,
+        "PGD (L∞, Foolbox LinfPGD's defaults) through the defence: gradient of the branch the first pass picks",
+    ),
+    "pgd+all-maps": AdaptiveAttackSpec(
+        "pgd+all-maps", "pgd", "all-maps", "PGD, all maps", True, False,
+        "PGD (L∞) on the bare model's CE plus the CE of every class map's branch: no choice of map can save the image",
+    ),
+    "fmn+defended": AdaptiveAttackSpec(
+        "fmn+defended", "fmn", "defended", "FMN + defence", False, False,
+        "Fast Minimum-Norm (L∞), Foolbox LInfFMNAttack on the defended classifier: the smallest L∞ norm that fools it",
+    ),
+    "square+defended": AdaptiveAttackSpec(
+        "square+defended", "square", "defended", "Square + defence", True, True,
+        "Square attack (L∞, Andriushchenko et al. 2020), gradient-free: exposes gradient masking",
+    ),
+}
+
+
+def adaptive_attack_key(name: str, eps: float | None = None) -> str:
+    """Key of an adaptive attack setting: ("pgd+bpda", 8/255) -> 'pgd-8+bpda', ("fmn+defended", None) -> 'fmn+defended'.
+    ValueError for an unknown adaptive attack or an ε that does not fit it (eps in [0, 1] units)."""
+    if name not in ADAPTIVE_ATTACKS:
+        raise ValueError(f"expected an adaptive attack in {sorted(ADAPTIVE_ATTACKS)}, got {name!r}")
+    spec = ADAPTIVE_ATTACKS[name]
+    if spec.needs_eps:
+        if eps is None or isinstance(eps, bool) or not math.isfinite(eps) or not 0 < eps <= 1:
+            raise ValueError(f"expected eps in (0, 1] for {name} (e.g. 8/255 = {DEFAULT_PGD_EPS:.4f}), got {eps!r}")
+        return f"{spec.attack}-{round(eps * 255, 4):g}+{spec.variant}"
+    if eps is not None:
+        raise ValueError(f"expected eps=None for {name} (a minimum-norm attack finds its own budget), got {eps!r}")
+    return f"{spec.attack}+{spec.variant}"
+
+
+def adaptive_attack_of(key: str) -> str | None:
+    """The adaptive attack a key belongs to: 'pgd-8+bpda' -> 'pgd+bpda'; None for a non-adaptive or unknown key."""
+    try:
+        parsed = parse_attack_key(key)
+    except ValueError:
+        return None
+    name = f"{parsed.name}+{parsed.variant}"
+    return name if parsed.variant and name in ADAPTIVE_ATTACKS else None
+
+
+__all__ += ["ADAPTIVE_ATTACKS", "AdaptiveAttackSpec", "adaptive_attack_key", "adaptive_attack_of"]

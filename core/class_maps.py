@@ -13,7 +13,6 @@ its own seeded generator, so grouping changes nothing but float rounding (`class
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,11 +22,16 @@ from torch import nn
 
 from core.fourier import apply_fourier_maps
 from core.map_training import SlotAdam, check_images, fold_batchnorm, frozen_eval
+from core.stopping import MapFitSettings, SlotHistory
 
 
 @dataclass
-class ClassMapConfig:
-    """Hyper-parameters of class-level map training. Defaults: METHOD §5 (the published setting)."""
+class ClassMapConfig(MapFitSettings):
+    """Hyper-parameters of class-level map training. Defaults: METHOD §5 (the published setting).
+
+    `stop_rule` comes from MapFitSettings, shared with the per-image config; so does the check of lam, lr
+    and the rule, which `validate` extends by the minibatch size.
+    """
 
     lam: float = 0.001  # weight of the L1 penalty λ·Σ|M|, summed over all C·H·W entries of the class map
     lr: float = 0.01  # Adam learning rate (betas 0.9, 0.999, eps 1e-8)
@@ -41,16 +45,7 @@ class ClassMapConfig:
 
     def validate(self) -> None:
         """Raise ValueError on settings the loop cannot honour."""
-        if self.lam < 0:
-            raise ValueError(f"expected lam >= 0, got {self.lam}")
-        if self.lr <= 0:
-            raise ValueError(f"expected lr > 0, got {self.lr}")
-        if self.min_steps < 0 or self.max_steps < self.min_steps:
-            raise ValueError(f"expected 0 <= min_steps <= max_steps, got {self.min_steps} and {self.max_steps}")
-        if self.tol < 0:
-            raise ValueError(f"expected tol >= 0, got {self.tol}")
-        if self.window < 1:
-            raise ValueError(f"expected window >= 1, got {self.window}")
+        super().validate()
         if self.batch_size < 1:
             raise ValueError(f"expected batch_size >= 1, got {self.batch_size}")
 
@@ -87,6 +82,69 @@ def _draw(pool: torch.Tensor, generator: torch.Generator, batch_size: int) -> to
     return pool[order.to(pool.device)]
 
 
+@dataclass
+class _ClassData:
+    """The training images of every class, as pools of indices with one minibatch generator per class."""
+
+    clean_images: torch.Tensor  # (N, C, H, W) in [0, 1]
+    clean_labels: torch.Tensor  # (N,) int64: the target of each clean image
+    adv_images: torch.Tensor | None  # (M, C, H, W); None without adversarial steps
+    adv_true_labels: torch.Tensor | None  # (M,) int64: the target of each adversarial image
+    clean_pools: list[torch.Tensor]  # per class: indices of its clean images
+    adv_pools: list[torch.Tensor]  # per class: indices of the adversarial images pushed into it
+    generators: list[torch.Generator]  # per class: its minibatch draws
+
+
+def _check_class_inputs(
+    clean_images: torch.Tensor,
+    clean_labels: torch.Tensor,
+    adv_images: torch.Tensor | None,
+    adv_labels: torch.Tensor | None,
+    adv_true_labels: torch.Tensor | None,
+    num_classes: int,
+    config: ClassMapConfig,
+    classes_at_once: int | None,
+) -> None:
+    """ValueError unless the arguments of `train_class_maps` fit together."""
+    config.validate()
+    check_images(clean_images, clean_labels, name="clean_images", label_name="clean_labels")
+    if num_classes < 1:
+        raise ValueError(f"expected num_classes >= 1, got {num_classes}")
+    if config.adversarial_step:
+        check_images(adv_images, adv_labels, name="adv_images", label_name="adv_labels")
+        check_images(adv_images, adv_true_labels, name="adv_images", label_name="adv_true_labels")
+        if adv_images.shape[1:] != clean_images.shape[1:]:
+            raise ValueError(
+                f"expected adv_images of image shape {tuple(clean_images.shape[1:])}, got {tuple(adv_images.shape[1:])}"
+            )
+        if adv_images.device != clean_images.device:
+            raise ValueError(f"expected adv_images on {clean_images.device}, got {adv_images.device}")
+    for name, labels in (("clean_labels", clean_labels), ("adv_labels", adv_labels if config.adversarial_step else None)):
+        if labels is not None and labels.numel() and labels.max() >= num_classes:
+            raise ValueError(f"expected {name} < num_classes = {num_classes}, got {labels.max().item()}")
+    if classes_at_once is not None and classes_at_once < 1:
+        raise ValueError(f"expected classes_at_once >= 1 or None, got {classes_at_once}")
+
+
+def _class_data(
+    clean_images: torch.Tensor,
+    clean_labels: torch.Tensor,
+    adv_images: torch.Tensor | None,
+    adv_labels: torch.Tensor | None,
+    adv_true_labels: torch.Tensor | None,
+    num_classes: int,
+    config: ClassMapConfig,
+) -> _ClassData:
+    """Pools and generators per class; no adversarial pools (all empty) without adversarial steps."""
+    device = clean_images.device
+    adv_pools: list[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=device)] * num_classes
+    if config.adversarial_step:
+        adv_pools = [torch.nonzero(adv_labels == c).flatten() for c in range(num_classes)]
+    clean_pools = [torch.nonzero(clean_labels == c).flatten() for c in range(num_classes)]
+    generators = [torch.Generator().manual_seed(s) for s in _class_seeds(config.seed, num_classes)]
+    return _ClassData(clean_images, clean_labels, adv_images, adv_true_labels, clean_pools, adv_pools, generators)
+
+
 def train_class_maps(
     model: nn.Module,
     clean_images: torch.Tensor,
@@ -117,9 +175,9 @@ def train_class_maps(
     summed over 128 images would make λ = 0.001 negligible), and the map is clamped to [0, 1]
     after each step. (The paper's text names the clean step first; METHOD §5, which records the
     published implementation, puts the adversarial step first, as done here.) avg_e = (loss_adv + loss_clean) / 2, each loss from the
-    forward pass before its step; stop when (e > min_steps and |avg_e − mean(last window avg)| <
-    tol) or e > max_steps. A class with no adversarial images trains on clean steps only and
-    avg_e = loss_clean (and symmetrically); a class with neither keeps a map of ones.
+    forward pass before its step; stop by `StopRule` on the avg values (e > min_steps and
+    |avg_e − mean(last window avg)| < tol, or e > max_steps). A class with no adversarial images trains
+    on clean steps only and avg_e = loss_clean (and symmetrically); a class with neither keeps a map of ones.
 
     classes_at_once: how many classes train together as one batch of maps (None: all K); the
     result does not depend on it beyond float rounding. fuse_batchnorm: train against
@@ -128,74 +186,90 @@ def train_class_maps(
     after every iteration.
     """
     config = config or ClassMapConfig()
-    config.validate()
-    check_images(clean_images, clean_labels, name="clean_images", label_name="clean_labels")
-    if num_classes < 1:
-        raise ValueError(f"expected num_classes >= 1, got {num_classes}")
+    _check_class_inputs(clean_images, clean_labels, adv_images, adv_labels, adv_true_labels, num_classes, config,
+                        classes_at_once)
+    data = _class_data(clean_images, clean_labels, adv_images, adv_labels, adv_true_labels, num_classes, config)
     device = clean_images.device
-    adv_pools: list[torch.Tensor] = [torch.zeros(0, dtype=torch.int64, device=device)] * num_classes
-    if config.adversarial_step:
-        check_images(adv_images, adv_labels, name="adv_images", label_name="adv_labels")
-        check_images(adv_images, adv_true_labels, name="adv_images", label_name="adv_true_labels")
-        if adv_images.shape[1:] != clean_images.shape[1:]:
-            raise ValueError(
-                f"expected adv_images of image shape {tuple(clean_images.shape[1:])}, got {tuple(adv_images.shape[1:])}"
-            )
-        if adv_images.device != device:
-            raise ValueError(f"expected adv_images on {device}, got {adv_images.device}")
-        adv_pools = [torch.nonzero(adv_labels == c).flatten() for c in range(num_classes)]
-    for name, labels in (("clean_labels", clean_labels), ("adv_labels", adv_labels if config.adversarial_step else None)):
-        if labels is not None and labels.numel() and labels.max() >= num_classes:
-            raise ValueError(f"expected {name} < num_classes = {num_classes}, got {labels.max().item()}")
-    if classes_at_once is not None and classes_at_once < 1:
-        raise ValueError(f"expected classes_at_once >= 1 or None, got {classes_at_once}")
-
-    clean_pools = [torch.nonzero(clean_labels == c).flatten() for c in range(num_classes)]
-    generators = [torch.Generator().manual_seed(s) for s in _class_seeds(config.seed, num_classes)]
-    maps_out = torch.ones((num_classes, *clean_images.shape[1:]), dtype=torch.float32, device=device)
-    iterations_out = torch.zeros(num_classes, dtype=torch.int64)
-    loss_out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
-    trainable = [c for c in range(num_classes) if clean_pools[c].numel() or adv_pools[c].numel()]
+    result = ClassMapResult(
+        maps=torch.ones((num_classes, *clean_images.shape[1:]), dtype=torch.float32, device=device),
+        iterations=torch.zeros(num_classes, dtype=torch.int64),
+        final_loss=torch.full((num_classes,), float("nan"), dtype=torch.float64),
+    )
+    trainable = [c for c in range(num_classes) if data.clean_pools[c].numel() or data.adv_pools[c].numel()]
     group_size = classes_at_once or max(1, len(trainable))
     if channels_last is None:
         channels_last = device.type == "cpu"
     finished = num_classes - len(trainable)
 
+    def report(classes_done: int) -> None:
+        nonlocal finished
+        finished += classes_done
+        if progress is not None:
+            progress(finished, num_classes)
+
     with frozen_eval(model):
         network = fold_batchnorm(model) if fuse_batchnorm else model
         for start in range(0, len(trainable), group_size):
-            group = trainable[start : start + group_size]
-            maps = torch.ones((len(group), *clean_images.shape[1:]), dtype=clean_images.dtype, device=device)
-            adam = SlotAdam(maps, lr=config.lr)
-            histories = [deque(maxlen=config.window) for _ in group]
-            active = list(range(len(group)))  # positions in `group` still training
-            e = 0
-            while active:
-                e += 1
-                adv_parts = [(p, _draw(adv_pools[group[p]], generators[group[p]], config.batch_size)) for p in active]
-                adv_losses = _step(network, maps, adam, adv_images, adv_true_labels, adv_parts, config.lam, channels_last)
-                clean_parts = [
-                    (p, _draw(clean_pools[group[p]], generators[group[p]], config.batch_size)) for p in active
-                ]
-                clean_losses = _step(network, maps, adam, clean_images, clean_labels, clean_parts, config.lam, channels_last)
-                still = []
-                for p in active:
-                    parts = [losses[p] for losses in (adv_losses, clean_losses) if p in losses]
-                    avg = sum(parts) / len(parts)
-                    history = histories[p]
-                    history.append(avg)
-                    converged = e > config.min_steps and abs(avg - sum(history) / len(history)) < config.tol
-                    if converged or e > config.max_steps:
-                        maps_out[group[p]] = maps[p].float()
-                        iterations_out[group[p]] = e
-                        loss_out[group[p]] = avg
-                        finished += 1
-                    else:
-                        still.append(p)
-                active = still
-                if progress is not None:
-                    progress(finished, num_classes)
-    return ClassMapResult(maps_out, iterations_out, loss_out)
+            _train_group(network, trainable[start : start + group_size], data, config, channels_last, result, report)
+    return result
+
+
+def _train_group(
+    network: nn.Module,
+    group: list[int],
+    data: _ClassData,
+    config: ClassMapConfig,
+    channels_last: bool,
+    result: ClassMapResult,
+    report: Callable[[int], None],
+) -> None:
+    """Train the maps of the classes `group` as one batch until each stops; write them into `result`.
+
+    report(classes finished in this iteration) is called after every iteration.
+    """
+    maps = torch.ones((len(group), *data.clean_images.shape[1:]), dtype=data.clean_images.dtype,
+                      device=data.clean_images.device)  # (G, C, H, W)
+    adam = SlotAdam(maps, lr=config.lr)
+    history = SlotHistory(config.stop_rule, len(group))
+    active = list(range(len(group)))  # positions in `group` still training
+    while active:
+        averages = _iteration(network, maps, adam, [(p, group[p]) for p in active], data, config, channels_last)
+        still = []
+        for p in active:
+            if history.record(p, averages[p]):
+                result.maps[group[p]] = maps[p].float()
+                result.iterations[group[p]] = history.steps[p]
+                result.final_loss[group[p]] = averages[p]
+            else:
+                still.append(p)
+        report(len(active) - len(still))
+        active = still
+
+
+def _iteration(
+    network: nn.Module,
+    maps: torch.Tensor,
+    adam: SlotAdam,
+    classes: list[tuple[int, int]],
+    data: _ClassData,
+    config: ClassMapConfig,
+    channels_last: bool,
+) -> dict[int, float]:
+    """One iteration for the (position, class) pairs `classes`: the adversarial step, then the clean step.
+
+    maps: (G, C, H, W) updated in place. Returns {position: avg_e}, the mean of the losses of the steps
+    the class took (one of them when one of its pools is empty).
+    """
+    adv_parts = [(p, _draw(data.adv_pools[c], data.generators[c], config.batch_size)) for p, c in classes]
+    adv_losses = _step(network, maps, adam, data.adv_images, data.adv_true_labels, adv_parts, config.lam, channels_last)
+    clean_parts = [(p, _draw(data.clean_pools[c], data.generators[c], config.batch_size)) for p, c in classes]
+    clean_losses = _step(network, maps, adam, data.clean_images, data.clean_labels, clean_parts, config.lam,
+                         channels_last)
+    averages = {}
+    for p, _ in classes:
+        parts = [losses[p] for losses in (adv_losses, clean_losses) if p in losses]
+        averages[p] = sum(parts) / len(parts)
+    return averages
 
 
 def _step(
@@ -221,7 +295,30 @@ def _step(
     rows = torch.cat([r for _, r in parts])  # (R,)
     owner = torch.cat([torch.full((r.numel(),), i, device=device) for i, (_, r) in enumerate(parts)])  # (R,) in 0..P-1
     counts = torch.tensor([r.numel() for _, r in parts], device=device, dtype=maps.dtype)  # (P,)
+    losses = class_map_step(model, maps, adam, images[rows], targets[rows], positions, owner, counts, lam,
+                            channels_last)
+    return dict(zip([p for p, _ in parts], losses.tolist(), strict=True))
 
+
+def class_map_step(
+    model: nn.Module,
+    maps: torch.Tensor,
+    adam: SlotAdam,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    positions: torch.Tensor,
+    owner: torch.Tensor,
+    counts: torch.Tensor,
+    lam: float,
+    channels_last: bool,
+) -> torch.Tensor:
+    """One Adam step of the maps at `positions` on the minibatch rows they own; the tensor work of `_step`.
+
+    maps: (G, C, H, W) natural FFT order, updated in place at `positions` (P,) together with `adam`'s state.
+    images: (R, C, H, W) and targets (R,): the rows of all P minibatches, row r belonging to the map at
+    positions[owner[r]]; counts (P,): rows per map, in maps.dtype. Returns the detached losses (P,): mean CE
+    over a map's rows + λ·Σ|M|. No host sync.
+    """
     leaf = maps.detach().requires_grad_(True)
     own_maps = leaf.index_select(0, positions)  # (P, C, H, W)
     # index_select, not own_maps[owner]: its backward is index_add_, a fixed-order sum. The backward of
@@ -229,18 +326,18 @@ def _step(
     # CPU when one map's rows are split between threads; two demo builds with it had different class maps
     # (6.5e-5 apart after 210 steps on 2 threads). tests/test_class_maps.py::test_step_gradient_sums_in_a_fixed_order
     # fails with advanced indexing and passes with index_select.
-    filtered = apply_fourier_maps(images[rows], own_maps.index_select(0, owner))  # (R, C, H, W)
+    filtered = apply_fourier_maps(images, own_maps.index_select(0, owner))  # (R, C, H, W)
     if channels_last:
         filtered = filtered.contiguous(memory_format=torch.channels_last)
     logits = model(filtered)  # (R, K)
-    ce = F.cross_entropy(logits, targets[rows], reduction="none")  # (R,)
-    ce_mean = torch.zeros(len(parts), dtype=ce.dtype, device=device).index_add_(0, owner, ce) / counts  # (P,)
+    ce = F.cross_entropy(logits, targets, reduction="none")  # (R,)
+    ce_mean = torch.zeros(counts.shape[0], dtype=ce.dtype, device=maps.device).index_add_(0, owner, ce) / counts  # (P,)
     losses = ce_mean + lam * own_maps.abs().sum(dim=(1, 2, 3))  # (P,)
     (grad,) = torch.autograd.grad(losses.sum(), leaf)
     with torch.no_grad():
         adam.step(maps, grad, rows=positions)
         maps.clamp_(0, 1)
-    return dict(zip([p for p, _ in parts], losses.detach().tolist(), strict=True))
+    return losses.detach()
 
 
 def _check_class_maps(images: torch.Tensor, class_maps: torch.Tensor) -> None:

@@ -13,6 +13,10 @@ full until the queue is empty (then it shrinks).
 torch.optim.Adam keeps one step counter per parameter tensor, which would give a refilled slot
 the bias correction of a map that started long ago; `SlotAdam` keeps one counter per slot.
 
+The loop's parts: `_MapSlots` (which image each slot holds, refill and shrink), `map_step` (the tensor
+work of one step, a candidate for compiling), `_FinishedImages` (the result as images finish); the stop
+rule is core.stopping's, shared with the class maps.
+
 Deterministic: nothing is random. On CPU two runs give identical maps; on CUDA the same holds
 unless cuDNN picks non-deterministic kernels (use `torch.use_deterministic_algorithms` to forbid).
 Everything lives on the images' device.
@@ -20,7 +24,6 @@ Everything lives on the images' device.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -30,11 +33,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.fourier import apply_fourier_maps
+from core.stopping import MapFitSettings, SlotHistory, StopRule
 
 
 @dataclass
-class MapTrainConfig:
-    """Hyper-parameters of per-image map training. Defaults: the published CIFAR-10 setting."""
+class MapTrainConfig(MapFitSettings):
+    """Hyper-parameters of per-image map training. Defaults: the published CIFAR-10 setting.
+
+    `validate()` and `stop_rule` come from MapFitSettings, shared with the class-map config.
+    """
 
     lam: float = 0.5  # weight of the L1 penalty λ·Σ|M|, summed over all C·H·W entries (not a mean)
     lr: float = 0.01  # Adam learning rate (betas 0.9, 0.999, eps 1e-8: torch defaults)
@@ -42,19 +49,6 @@ class MapTrainConfig:
     max_steps: int = 5000  # stop unconditionally once t exceeds this (so at most max_steps + 1 steps)
     tol: float = 1e-5  # converged when |loss_t - mean(last `window` losses)| < tol
     window: int = 20  # how many recent losses (loss_t included) the running mean covers
-
-    def validate(self) -> None:
-        """Raise ValueError on settings the loop cannot honour."""
-        if self.lam < 0:
-            raise ValueError(f"expected lam >= 0, got {self.lam}")
-        if self.lr <= 0:
-            raise ValueError(f"expected lr > 0, got {self.lr}")
-        if self.min_steps < 0 or self.max_steps < self.min_steps:
-            raise ValueError(f"expected 0 <= min_steps <= max_steps, got {self.min_steps} and {self.max_steps}")
-        if self.tol < 0:
-            raise ValueError(f"expected tol >= 0, got {self.tol}")
-        if self.window < 1:
-            raise ValueError(f"expected window >= 1, got {self.window}")
 
 
 @dataclass
@@ -186,6 +180,171 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, *, name: str = "ima
         raise ValueError(f"expected non-negative {label_name}, got {labels.min().item()}")
 
 
+def map_step(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    maps: torch.Tensor,
+    adam: SlotAdam,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step of every slot: filter, forward, loss, input gradient, Adam step, clamp.
+
+    images: (S, C, H, W) float; targets: (S,) int64; maps: (S, C, H, W) in natural FFT order, updated in
+    place together with `adam`'s moments and step counts. forward: filtered images (S, C, H, W) -> logits
+    (S, K). Returns the logits of this step's forward pass and the per-slot losses CE + λ·Σ|M| (S,), both
+    detached. Tensor work only (no host sync, no per-slot Python), so that it can later be compiled for a
+    fixed batch shape; which slot stops, and which network each slot goes through, is decided outside.
+    """
+    leaf = maps.detach().requires_grad_(True)
+    filtered = apply_fourier_maps(images, leaf)  # (S, C, H, W)
+    logits = forward(filtered)  # (S, K)
+    cross_entropy = F.cross_entropy(logits, targets, reduction="none")  # (S,)
+    per_image = cross_entropy + lam * leaf.abs().sum(dim=(1, 2, 3))  # (S,)
+    # the sum keeps each map's gradient equal to its one-image gradient
+    (grad,) = torch.autograd.grad(per_image.sum(), leaf)
+    with torch.no_grad():
+        adam.step(maps, grad)
+        maps.clamp_(0, 1)
+    return logits.detach(), per_image.detach()
+
+
+@dataclass
+class _Networks:
+    """The frozen network(s) the map steps run through."""
+
+    model: nn.Module  # the network of every step from step early_steps + 1 on
+    early_model: nn.Module | None  # the network of each image's first early_steps steps (None: model throughout)
+    early_steps: int  # 0 when early_model is None
+    channels_last: bool  # feed the filtered images in channels-last layout
+
+    def run(self, network: nn.Module, filtered: torch.Tensor) -> torch.Tensor:
+        """(S, C, H, W) -> logits (S, K)."""
+        if self.channels_last:
+            filtered = filtered.contiguous(memory_format=torch.channels_last)
+        return network(filtered)
+
+    def forward_for(self, steps: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The forward pass of a batch whose slots have taken `steps` steps so far.
+
+        Slots before step early_steps go through early_model, the others through model; a batch with slots
+        on both sides becomes two passes whose rows are put back in slot order.
+        """
+        early = [slot for slot, t in enumerate(steps) if t < self.early_steps]
+        if not early:
+            return lambda filtered: self.run(self.model, filtered)
+        if len(early) == len(steps):
+            return lambda filtered: self.run(self.early_model, filtered)
+        late = [slot for slot, t in enumerate(steps) if t >= self.early_steps]
+
+        def split(filtered: torch.Tensor) -> torch.Tensor:
+            device = filtered.device
+            parts = [self.run(self.early_model, filtered[torch.tensor(early, device=device)]),
+                     self.run(self.model, filtered[torch.tensor(late, device=device)])]
+            order = torch.tensor(early + late, device=device).argsort()
+            return torch.cat(parts)[order]  # (S, K)
+
+        return split
+
+
+@contextmanager
+def _frozen_networks(
+    model: nn.Module, early_model: nn.Module | None, early_steps: int, *, fuse_batchnorm: bool, channels_last: bool
+) -> Iterator[_Networks]:
+    """`model` (and `early_model` when early_steps > 0) frozen in eval mode, BatchNorm folded if asked."""
+    with ExitStack() as frozen:
+        network = frozen.enter_context(frozen_eval(model))
+        network = fold_batchnorm(network) if fuse_batchnorm else network
+        early_network = None
+        if early_steps:
+            early_network = frozen.enter_context(frozen_eval(early_model))
+            early_network = fold_batchnorm(early_network) if fuse_batchnorm else early_network
+        yield _Networks(network, early_network, early_steps, channels_last)
+
+
+class _MapSlots:
+    """The batch in training: which image each slot holds, its image, target, map, Adam state and stop history.
+
+    Slots start with the first images; a finished slot takes the next waiting image (refill), and once
+    the queue is empty finished slots are dropped (the batch shrinks).
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, lr: float, rule: StopRule) -> None:
+        self.all_images, self.all_targets = images, targets  # (N, C, H, W), (N,): the queue
+        self.image = list(range(min(batch_size, images.shape[0])))  # the image index each slot holds
+        self.next_image = len(self.image)  # first image not yet given a slot
+        index = torch.tensor(self.image, device=images.device)
+        self.images = images[index].float()  # (S, C, H, W)
+        self.targets = targets[index]  # (S,)
+        self.maps = torch.ones_like(self.images)  # (S, C, H, W), natural FFT order
+        self.adam = SlotAdam(self.maps, lr=lr)
+        self.history = SlotHistory(rule, len(self.image))
+
+    def record(self, losses: list[float]) -> list[int]:
+        """Count one step of every slot with its loss; the slots whose image stops now."""
+        return [slot for slot, loss in enumerate(losses) if self.history.record(slot, loss)]
+
+    def replace(self, done: list[int]) -> None:
+        """Give the finished slots `done` the next waiting images; drop those left over once the queue is empty."""
+        refill = done[: self.all_images.shape[0] - self.next_image]
+        drop = done[len(refill) :]
+        if refill:
+            self._refill(refill)
+        if drop:
+            self._drop(drop)
+
+    def _refill(self, slots: list[int]) -> None:
+        device = self.maps.device
+        slot_idx = torch.tensor(slots, device=device)
+        new_images = torch.arange(self.next_image, self.next_image + len(slots), device=device)
+        self.next_image += len(slots)
+        with torch.no_grad():
+            self.images[slot_idx] = self.all_images[new_images].float()
+            self.targets[slot_idx] = self.all_targets[new_images]
+            self.maps[slot_idx] = 1
+        self.adam.reset(slot_idx)
+        for slot, image in zip(slots, new_images.tolist(), strict=True):
+            self.image[slot] = image
+            self.history.restart(slot)
+
+    def _drop(self, slots: list[int]) -> None:
+        dropped = set(slots)
+        rows = [s for s in range(len(self.image)) if s not in dropped]
+        rows_idx = torch.tensor(rows, dtype=torch.int64, device=self.maps.device)
+        self.images, self.targets, self.maps = self.images[rows_idx], self.targets[rows_idx], self.maps[rows_idx]
+        self.adam.keep(rows_idx)
+        self.image = [self.image[s] for s in rows]
+        self.history.keep(rows)
+
+
+class _FinishedImages:
+    """The result being filled in as images finish (maps on the images' device, the rest on the CPU)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        total, device = images.shape[0], images.device
+        self.result = MapResult(
+            maps=torch.ones(images.shape, dtype=torch.float32, device=device),  # (N, C, H, W)
+            steps=torch.zeros(total, dtype=torch.int64),
+            final_loss=torch.zeros(total, dtype=torch.float64),
+            kept=torch.zeros(total, dtype=torch.bool),
+            final_pred=torch.zeros(total, dtype=torch.int64),
+        )
+        self.count = 0  # images finished so far
+
+    def store(self, slots: _MapSlots, done: list[int], logits: torch.Tensor, losses: list[float]) -> None:
+        """Save the maps of the finished slots `done`, with the step's logits (S, K) and losses."""
+        result, device = self.result, slots.maps.device
+        done_idx = torch.tensor(done, device=device)
+        preds = logits[done_idx].argmax(dim=1).cpu()  # (D,)
+        image_idx = torch.tensor([slots.image[s] for s in done])
+        result.maps[image_idx.to(device)] = slots.maps[done_idx]
+        result.steps[image_idx] = torch.tensor([slots.history.steps[s] for s in done])
+        result.final_loss[image_idx] = torch.tensor([losses[s] for s in done], dtype=torch.float64)
+        result.final_pred[image_idx] = preds
+        result.kept[image_idx] = preds == slots.targets[done_idx].cpu()
+        self.count += len(done)
+
+
 def train_maps(
     model: nn.Module,
     images: torch.Tensor,
@@ -208,8 +367,8 @@ def train_maps(
     Step loop, read from the published code (compute the loss, take the Adam step, then test):
     at step t = 1, 2, ... the forward pass on the current map gives loss_t = CE(f(x_F), target)
     + λ·Σ|M|; Adam steps and the map is clamped to [0, 1]; loss_t is appended to the image's
-    list L; the image stops when (t > min_steps and |loss_t − mean(L[-window:])| < tol) or
-    t > max_steps. So t counts the Adam steps taken: at least min_steps + 1, at most max_steps + 1.
+    list L; the image stops by `StopRule` (t > min_steps and |loss_t − mean(L[-window:])| < tol,
+    or t > max_steps). So t counts the Adam steps taken: at least min_steps + 1, at most max_steps + 1.
     The stored map is the one after the last step; `kept` says whether the last forward pass
     (the one that gave loss_t, before that last step) predicted the target.
 
@@ -232,111 +391,26 @@ def train_maps(
         raise ValueError(f"expected early_steps >= 0, got {early_steps}")
     if early_model is None:
         early_steps = 0
-    total, device = images.shape[0], images.device
     if channels_last is None:
-        channels_last = device.type == "cpu"
-
-    maps_out = torch.ones(images.shape, dtype=torch.float32, device=device)  # (N, C, H, W)
-    steps_out = torch.zeros(total, dtype=torch.int64)
-    loss_out = torch.zeros(total, dtype=torch.float64)
-    kept_out = torch.zeros(total, dtype=torch.bool)
-    pred_out = torch.zeros(total, dtype=torch.int64)
+        channels_last = images.device.type == "cpu"
+    total = images.shape[0]
+    finished = _FinishedImages(images)
     if total == 0:
-        return MapResult(maps_out, steps_out, loss_out, kept_out, pred_out)
+        return finished.result
 
-    # slot state: which image each slot holds, its step number and its recent losses
-    slot_image = list(range(min(batch_size, total)))
-    next_image = len(slot_image)
-    slot_t = [0] * len(slot_image)
-    slot_losses = [deque(maxlen=config.window) for _ in slot_image]
-    index = torch.tensor(slot_image, device=device)
-    batch_images = images[index].float()  # (S, C, H, W)
-    batch_targets = targets[index]  # (S,)
-    maps = torch.ones_like(batch_images)  # (S, C, H, W), natural FFT order
-    adam = SlotAdam(maps, lr=config.lr)
-    finished = 0
-
-    def forward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return net(x)  # (S, K)
-
-    with ExitStack() as frozen:
-        network = frozen.enter_context(frozen_eval(model))
-        network = fold_batchnorm(network) if fuse_batchnorm else network
-        early_network = None
-        if early_steps:
-            early_network = frozen.enter_context(frozen_eval(early_model))
-            early_network = fold_batchnorm(early_network) if fuse_batchnorm else early_network
-        while slot_image:
-            leaf = maps.detach().requires_grad_(True)
-            filtered = apply_fourier_maps(batch_images, leaf)  # (S, C, H, W)
-            early = [slot for slot, t in enumerate(slot_t) if t < early_steps]
-            if not early:
-                logits = forward(network, filtered)  # (S, K)
-            elif len(early) == len(slot_t):
-                logits = forward(early_network, filtered)
-            else:  # slots on both sides of early_steps: two passes, rows put back in slot order
-                late = [slot for slot, t in enumerate(slot_t) if t >= early_steps]
-                parts = [forward(early_network, filtered[torch.tensor(early, device=device)]),
-                         forward(network, filtered[torch.tensor(late, device=device)])]
-                order = torch.tensor(early + late, device=device).argsort()
-                logits = torch.cat(parts)[order]
-            cross_entropy = F.cross_entropy(logits, batch_targets, reduction="none")  # (S,)
-            per_image = cross_entropy + config.lam * leaf.abs().sum(dim=(1, 2, 3))  # (S,)
-            # the sum keeps each map's gradient equal to its one-image gradient
-            (grad,) = torch.autograd.grad(per_image.sum(), leaf)
-            with torch.no_grad():
-                adam.step(maps, grad)
-                maps.clamp_(0, 1)
-            losses = per_image.detach().tolist()  # one host sync per step
-
-            done = []
-            for slot, loss in enumerate(losses):
-                slot_t[slot] += 1
-                history = slot_losses[slot]
-                history.append(loss)
-                t = slot_t[slot]
-                converged = t > config.min_steps and abs(loss - sum(history) / len(history)) < config.tol
-                if converged or t > config.max_steps:
-                    done.append(slot)
+    slots = _MapSlots(images, targets, batch_size, config.lr, config.stop_rule)
+    with _frozen_networks(
+        model, early_model, early_steps, fuse_batchnorm=fuse_batchnorm, channels_last=channels_last
+    ) as networks:
+        while slots.image:
+            forward = networks.forward_for(slots.history.steps)
+            logits, per_image = map_step(forward, slots.images, slots.targets, slots.maps, slots.adam, config.lam)
+            losses = per_image.tolist()  # one host sync per step
+            done = slots.record(losses)
             if not done:
                 continue
-
-            done_idx = torch.tensor(done, device=device)
-            preds = logits.detach()[done_idx].argmax(dim=1).cpu()  # (D,)
-            image_idx = torch.tensor([slot_image[s] for s in done])
-            maps_out[image_idx.to(device)] = maps[done_idx]
-            steps_out[image_idx] = torch.tensor([slot_t[s] for s in done])
-            loss_out[image_idx] = torch.tensor([losses[s] for s in done], dtype=torch.float64)
-            pred_out[image_idx] = preds
-            kept_out[image_idx] = preds == batch_targets[done_idx].cpu()
-            finished += len(done)
-
-            refill = done[: total - next_image]  # slots that get a waiting image
-            drop = done[len(refill) :]  # slots left empty: the queue is exhausted
-            if refill:
-                refill_idx = torch.tensor(refill, device=device)
-                new_images = torch.arange(next_image, next_image + len(refill), device=device)
-                next_image += len(refill)
-                with torch.no_grad():
-                    batch_images[refill_idx] = images[new_images].float()
-                    batch_targets[refill_idx] = targets[new_images]
-                    maps[refill_idx] = 1
-                adam.reset(refill_idx)
-                for s, image in zip(refill, new_images.tolist(), strict=True):
-                    slot_image[s], slot_t[s] = image, 0
-                    slot_losses[s].clear()
-            if drop:
-                dropped = set(drop)
-                rows = [s for s in range(len(slot_image)) if s not in dropped]
-                rows_idx = torch.tensor(rows, dtype=torch.int64, device=device)
-                batch_images, batch_targets, maps = batch_images[rows_idx], batch_targets[rows_idx], maps[rows_idx]
-                adam.keep(rows_idx)
-                slot_image = [slot_image[s] for s in rows]
-                slot_t = [slot_t[s] for s in rows]
-                slot_losses = [slot_losses[s] for s in rows]
+            finished.store(slots, done, logits, losses)
+            slots.replace(done)
             if progress is not None:
-                progress(finished, total)
-
-    return MapResult(maps_out, steps_out, loss_out, kept_out, pred_out)
+                progress(finished.count, total)
+    return finished.result

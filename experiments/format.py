@@ -112,6 +112,73 @@ def correlation_json(attack_key: str) -> str:
     return f"correlations/{attack_key}.json"
 
 
+def statistics_stage(attack_key: str) -> str:
+    """Stage of the intervals, within-class nulls, CKA, half spectrum and power curve of one attack's pairs."""
+    return f"statistics-{attack_key}"
+
+
+def statistics_json(attack_key: str) -> str:
+    """Summary of `statistics_stage`; its power-curve arrays sit beside it in `correlation_dir`."""
+    return f"{correlation_dir(attack_key)}/statistics.json"
+
+
+ESSENTIAL_REPEAT = "essential-repeat"  # map-set name of the noise ceiling's second essential maps
+NOISE_CEILING = "noise-ceiling"  # stage name and folder of the noise ceiling (positions, cosine, null_ids)
+NOISE_CEILING_JSON = f"{NOISE_CEILING}/summary.json"
+
+
 def class_maps_dir(attack_key: str) -> str:
     """Folder of maps (K, C, H, W), iterations, final_loss, n_clean, n_adversarial (.npy)."""
     return f"class_maps/{attack_key}"
+
+
+def npy_path(folder: str, name: str) -> str:
+    """Path of array `name` inside one of the folders above: npy_path(map_dir(ESSENTIAL), "status") ->
+    'maps/essential/status.npy'. Readers and writers name every array file through it."""
+    return f"{folder}/{name}.npy"
+
+
+def pooled_name(pool: str) -> str:
+    """Name of a map set's pooled copy (M, C, 32, 32), stored beside maps.npy when the maps exceed 32x32."""
+    return f"pooled_{pool}"
+
+
+def defence_cell(row: str, column: str) -> str:
+    """Name of the defended predictions (N,) of one Table IV cell in the DEFENCE folder, e.g. 'clean__fmn'."""
+    return f"{row}__{column}"
+
+
+def parts_name(stage: str, unit: int, usual_unit: int) -> str:
+    """Name of a chunked stage's part files (`parts/<name>/`, until the stage is merged).
+
+    A unit other than the usual one is part of the name, so a run resumed with another unit never mixes parts.
+    """
+    return stage if unit == usual_unit else f"{stage}-by{unit}"
+
+
+# ---------- adaptive attacks on the defence (precompute/stages/adaptive.py) ----------
+ADAPTIVE = "adaptive"  # prefix of the stages of attacks that know the defence; their results join DEFENCE_TABLE
+
+
+def adaptive_stage(adaptive_key: str, maps_key: str) -> str:
+    """Stage of one adaptive attack setting on the defence with one class-map set, e.g. 'adaptive-pgd-8+bpda__pgd-8';
+    its defended predictions are `defence_cell(adaptive_key, maps_key)` in the DEFENCE folder."""
+    return f"{ADAPTIVE}-{defence_cell(adaptive_key, maps_key)}"
+
+
+ROBUSTNESS_CURVE = "robustness-curve"  # prefix of the robustness-curve stages, one per class-map set
+
+
+def robustness_curve_stage(maps_key: str) -> str:
+    """Stage of the accuracy-against-ε curve of the defence with one class-map set, e.g. 'robustness-curve-pgd-8'."""
+    return f"{ROBUSTNESS_CURVE}-{maps_key}"
+
+
+def robustness_curve_json(maps_key: str) -> str:
+    """Summary of `robustness_curve_stage`: ε, one accuracy row per attack, N and the settings."""
+    return f"{DEFENCE}/curve-{maps_key}.json"
+
+
+def robustness_curve_dir(maps_key: str) -> str:
+    """Folder of the curve's per-image correctness, `<row>.npy` (N, E) bool, beside its summary."""
+    return f"{DEFENCE}/curve-{maps_key}"

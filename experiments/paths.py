@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from core.paths import REPO
 
 
 def resolve_path(path: str) -> str:
@@ -15,3 +15,14 @@ def resolve_path(path: str) -> str:
         return path
     candidate = os.path.join(REPO, path)
     return candidate if os.path.exists(candidate) else path
+
+
+def recorded_path(path: str, root: str | None = None) -> str:
+    """`path` as a training record keeps it: as the user gave it, except that an absolute path inside `root`
+    (default: the repository) becomes relative to it, so a record does not carry where the clone was.
+    recorded_path("/clone/assets/m.pt", root="/clone") -> "assets/m.pt"; "../data/x" and "/data/x" stay."""
+    if not os.path.isabs(path):
+        return path
+    root = os.path.abspath(REPO if root is None else root)
+    inside = os.path.commonpath([os.path.abspath(path), root]) == root
+    return os.path.relpath(path, root) if inside else path

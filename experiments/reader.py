@@ -7,16 +7,46 @@ experiment with thousands of 224x224 maps costs no more memory than the demo.
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.attack_keys import attack_order
+from experiments.compact_maps import COMPACT_NAMES, has_compact_maps, load_compact_maps, load_maps
 from experiments.config import ExperimentConfig
-from experiments.format import ESSENTIAL, STATUS_KEPT, STATUS_TEXT, TEST, TRAIN, adversarial_set
+from experiments.format import (
+    DEFENCE_TABLE,
+    ESSENTIAL,
+    NOISE_CEILING,
+    NOISE_CEILING_JSON,
+    STATUS_KEPT,
+    STATUS_TEXT,
+    TEST,
+    TRAIN,
+    adversarial_set,
+    attack_dir,
+    attack_stage,
+    class_maps_dir,
+    class_maps_stage,
+    classify_dir,
+    correlation_dir,
+    correlation_json,
+    data_stage,
+    images_path,
+    keys_of_stages,
+    labels_path,
+    map_dir,
+    maps_stage,
+    meta_path,
+    npy_path,
+    statistics_json,
+)
 from experiments.store import CacheError, ExperimentStore, read_manifest
 from experiments.verified import VerifiedFiles
 
-IMAGES = f"{TEST}/images.npy"
+IMAGES = images_path(TEST)
+POWER_ARRAYS = ("power_sizes", "power_idcor", "power_p_values")  # the power curve's arrays in correlation_dir
 
 
 @dataclass
@@ -40,9 +70,9 @@ class ExperimentListing:
             return f"{self.id} (damaged)"
         cfg = self.config
         data = os.path.basename(str(cfg.get("data", "?")).rstrip("/"))
-        n = self.stages.get(f"{TEST}", {}).get("n", "?")
-        keys = [k.removeprefix(f"{TEST}-attack-") for k in self.stages if k.startswith(f"{TEST}-attack-")]
-        attacks = ", ".join(sorted(keys, key=_attack_order))
+        n = self.stages.get(data_stage(TEST), {}).get("n", "?")
+        keys = keys_of_stages(self.stages, lambda k: attack_stage(TEST, k), complete_only=False)
+        attacks = ", ".join(sorted(keys, key=attack_order))
         checkpoint = cfg.get("checkpoint")  # two runs of one model differ by their weights: name the file
         weights = f" ({os.path.splitext(os.path.basename(str(checkpoint)))[0]})" if checkpoint else ""
         return (f"{cfg.get('name', '?')}: {cfg.get('model', '?')}{weights} on {data}, N={n}, λ={cfg.get('lam', '?')}, "
@@ -87,7 +117,7 @@ class Experiment:
         self.path = self.store.path
         self.id = self.manifest["id"]
         self.config = ExperimentConfig.from_dict(self.manifest["config"])
-        meta = self.store.load_json(f"{TEST}/meta.json")
+        meta = self.store.load_json(meta_path(TEST))
         self.classes: list[str] = meta["classes"]
         self.ids: list[str] = meta["ids"]
 
@@ -120,12 +150,20 @@ class Experiment:
 
     @property
     def maps_dropped(self) -> bool:
-        """Whether the full-size per-image maps were deleted on purpose (their statistics stay)."""
-        return any(pattern.startswith("maps/") for pattern in self.dropped)
+        """Whether the per-image maps were deleted on purpose (their statistics stay) without a compact copy
+        (`precompute prune --compact-maps`) of every set."""
+        dropped = any(pattern.startswith(map_dir("")) for pattern in self.dropped)  # under the maps folder
+        return dropped and not all(self.has_maps(name) for name in self.map_set_names())
 
     def has_maps(self, name: str) -> bool:
-        """Whether map set `name` still holds its full-size maps (not only their statistics)."""
-        return self.has(f"maps/{name}/maps.npy")
+        """Whether map set `name` still holds its maps (full-size, or their compact copy), not only statistics."""
+        return self.has(npy_path(map_dir(name), "maps")) or has_compact_maps(self.store, name)
+
+    @property
+    def maps_compact(self) -> bool:
+        """Whether the maps are read from compact copies (float16 values of the stored maps)."""
+        return any(has_compact_maps(self.store, name) and not self.has(npy_path(map_dir(name), "maps"))
+                   for name in self.map_set_names())
 
     def images(self) -> np.ndarray:
         """uint8 (N, 3, H, W), memory-mapped."""
@@ -136,13 +174,13 @@ class Experiment:
         return np.asarray(self.images()[i], dtype=np.float32) / 255
 
     def labels(self) -> np.ndarray:
-        return np.asarray(self.array(f"{TEST}/labels.npy"))
+        return np.asarray(self.array(labels_path(TEST)))
 
     def pred(self) -> np.ndarray:
-        return np.asarray(self.array(f"{TEST}/classify/pred.npy"))
+        return np.asarray(self.array(npy_path(classify_dir(TEST), "pred")))
 
     def probs(self) -> np.ndarray:
-        return self.array(f"{TEST}/classify/probs.npy")
+        return self.array(npy_path(classify_dir(TEST), "probs"))
 
     def stage(self, name: str) -> dict:
         return self.manifest["stages"].get(name, {})
@@ -151,39 +189,45 @@ class Experiment:
     @property
     def attack_keys(self) -> list[str]:
         """Attacks with a complete test-set stage, in a stable order (fmn, pgd by eps, deepfool)."""
-        keys = [s.removeprefix(f"{TEST}-attack-") for s, v in self.manifest["stages"].items()
-                if s.startswith(f"{TEST}-attack-") and v.get("status") == "complete"]
-        return sorted(keys, key=_attack_order)
+        keys = keys_of_stages(self.manifest["stages"], lambda k: attack_stage(TEST, k))
+        return sorted(keys, key=attack_order)
 
     def attack(self, key: str) -> dict[str, np.ndarray]:
         """adversarial (N, 3, H, W) float32, adv_pred, adv_probs, success, linf, l2 (memory-mapped);
         a results-only copy has no "adversarial"."""
         names = ("adversarial", "adv_pred", "adv_probs", "success", "linf", "l2")
-        return {name: self.array(f"{TEST}/attacks/{key}/{name}.npy") for name in names
-                if self.has(f"{TEST}/attacks/{key}/{name}.npy")}
+        folder = attack_dir(TEST, key)
+        return {name: self.array(npy_path(folder, name)) for name in names if self.has(npy_path(folder, name))}
 
     # ---------- maps ----------
     def map_set_names(self) -> list[str]:
-        return [s.removeprefix("maps-") for s, v in self.manifest["stages"].items()
-                if s.startswith("maps-") and v.get("status") == "complete"]
+        return keys_of_stages(self.manifest["stages"], maps_stage)
 
     def map_set(self, name: str) -> dict[str, np.ndarray]:
-        """maps (M, 3, H, W) centred, status (N,), row (N,), steps, kept, nonzero, dc_only, positions."""
-        prefix = f"maps/{name}"
-        keys = [k.removeprefix(prefix + "/").removesuffix(".npy") for k in self.manifest["arrays"] if k.startswith(prefix + "/")]
-        return {k: self.array(f"{prefix}/{k}.npy") for k in keys}
+        """maps (M, 3, H, W) centred, status (N,), row (N,), steps, kept, nonzero, dc_only, positions.
+
+        A compact copy's "maps" is a CompactMaps (experiments/compact_maps.py), indexed like the array it replaces.
+        """
+        folder = map_dir(name)
+        keys = [posixpath.splitext(posixpath.basename(path))[0] for path in self.manifest["arrays"]
+                if posixpath.dirname(path) == folder]
+        arrays = {k: self.array(npy_path(folder, k)) for k in keys if k not in COMPACT_NAMES}
+        if "maps" not in arrays and has_compact_maps(self.store, name):
+            arrays["maps"] = load_compact_maps(self.store, name)
+        return arrays
 
     def image_map(self, name: str, i: int) -> tuple[np.ndarray | None, str]:
         """(3, H, W) float32 centred map of image i in set `name` (or None), and a status sentence."""
-        if f"maps/{name}/status.npy" not in self.manifest["arrays"]:
+        folder = map_dir(name)
+        if npy_path(folder, "status") not in self.manifest["arrays"]:
             return None, f"this experiment has no {name} maps"
-        status = int(self.array(f"maps/{name}/status.npy")[i])
-        row = int(self.array(f"maps/{name}/row.npy")[i])
+        status = int(self.array(npy_path(folder, "status"))[i])
+        row = int(self.array(npy_path(folder, "row"))[i])
         if status != STATUS_KEPT or row < 0:
             return None, STATUS_TEXT.get(status, "no map")
         if not self.has_maps(name):
             return None, "map kept, but its values were dropped from this copy (results only)"
-        return np.asarray(self.array(f"maps/{name}/maps.npy")[row], dtype=np.float32), STATUS_TEXT[status]
+        return np.asarray(load_maps(self.store, name)[row], dtype=np.float32), STATUS_TEXT[status]
 
     def essential_map(self, i: int) -> tuple[np.ndarray | None, str]:
         return self.image_map(ESSENTIAL, i)
@@ -194,29 +238,49 @@ class Experiment:
     # ---------- correlations, class maps, defence ----------
     def correlation(self, key: str) -> dict | None:
         """Summary dict plus 'positions', 'cosine', 'null_ids' arrays, or None if not computed."""
-        if f"correlations/{key}.json" not in self.manifest["files"]:
+        if correlation_json(key) not in self.manifest["files"]:
             return None
-        summary = dict(self.store.load_json(f"correlations/{key}.json"))
+        summary = dict(self.store.load_json(correlation_json(key)))
         for name in ("positions", "cosine", "null_ids"):
-            summary[name] = np.asarray(self.array(f"correlations/{key}/{name}.npy"))
+            summary[name] = np.asarray(self.array(npy_path(correlation_dir(key), name)))
+        return summary
+
+    def statistics(self, key: str) -> dict | None:
+        """The statistics stage's summary of attack `key` (precompute/stages/statistics.py), its power curve's
+        per-subset "idcor" and "p_values" (S, R) filled in from their arrays; None if not computed."""
+        if statistics_json(key) not in self.manifest["files"]:
+            return None
+        summary = dict(self.store.load_json(statistics_json(key)))
+        power = summary.get("power")
+        if power:
+            power = summary["power"] = dict(power)
+            for name in POWER_ARRAYS:
+                power[name.removeprefix("power_")] = np.asarray(self.array(npy_path(correlation_dir(key), name)))
+        return summary
+
+    def noise_ceiling(self) -> dict | None:
+        """The noise ceiling's summary plus its 'positions' and 'cosine' arrays, or None if not computed."""
+        if NOISE_CEILING_JSON not in self.manifest["files"]:
+            return None
+        summary = dict(self.store.load_json(NOISE_CEILING_JSON))
+        for name in ("positions", "cosine"):
+            summary[name] = np.asarray(self.array(npy_path(NOISE_CEILING, name)))
         return summary
 
     def class_map_keys(self) -> list[str]:
-        keys = [s.removeprefix("class-maps-") for s, v in self.manifest["stages"].items()
-                if s.startswith("class-maps-") and v.get("status") == "complete"]
-        return sorted(keys, key=_attack_order)
+        return sorted(keys_of_stages(self.manifest["stages"], class_maps_stage), key=attack_order)
 
     def class_maps(self, key: str) -> np.ndarray:
         """(K, 3, H, W) float32 centred class-level maps trained against attack `key`."""
-        return np.asarray(self.array(f"class_maps/{key}/maps.npy"), dtype=np.float32)
+        return np.asarray(self.array(npy_path(class_maps_dir(key), "maps")), dtype=np.float32)
 
     def defence_table(self) -> dict | None:
-        if "defence/table.json" not in self.manifest["files"]:
+        if DEFENCE_TABLE not in self.manifest["files"]:
             return None
-        return self.store.load_json("defence/table.json")
+        return self.store.load_json(DEFENCE_TABLE)
 
     def has_train_split(self) -> bool:
-        return f"{TRAIN}/labels.npy" in self.manifest["arrays"]
+        return labels_path(TRAIN) in self.manifest["arrays"]
 
 
 def _results_only(manifest: dict) -> bool:
@@ -230,13 +294,3 @@ def canonical_index(ids: list[str]) -> np.ndarray:
     if all(s.isdigit() for s in stems):
         return np.array([int(s) for s in stems], dtype=np.int64)
     return np.array(ids, dtype=str)
-
-
-def _attack_order(key: str) -> tuple[int, float]:
-    """fmn < pgd-1 < pgd-3 < pgd-8 < deepfool < anything else."""
-    base, _, eps = key.partition("-")
-    rank = {"fmn": 0, "pgd": 1, "deepfool": 2}.get(base, 3)
-    try:
-        return rank, float(eps) if eps else 0.0
-    except ValueError:
-        return rank, 0.0

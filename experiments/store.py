@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.file_hash import sha256_file
 from experiments.verified import VerifiedFiles
 
 FORMAT_NAME = "fmaps-cache"
@@ -51,14 +52,6 @@ def _now() -> str:
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -324,7 +317,7 @@ class ExperimentStore:
             elif stat.st_size != info["bytes"]:
                 problems.append(f"{relpath}: {stat.st_size} bytes, the manifest says {info['bytes']} (truncated?)")
             elif deep and not (verified is not None and verified.matches(full, stat, info["sha256"])):
-                if sha256_of(full) != info["sha256"]:
+                if sha256_file(full) != info["sha256"]:
                     problems.append(f"{relpath}: checksum differs from the manifest (file altered)")
                     if verified is not None:
                         verified.forget(full)

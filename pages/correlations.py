@@ -1,18 +1,22 @@
-"""Correlations: Table I/III rows beside the paper's, cosine and IdCor distributions, per class, ε sweep."""
+"""Correlations: Table I/III rows beside the paper's, with intervals and stronger baselines where the statistics
+stage ran; cosine and IdCor distributions, IdCor's power curve, per class, ε sweep, the noise ceiling."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
+from core.attack_keys import attack_label, eps_of, keys_of_attack
 from core.metrics.caveats import correlation_caveats
 from core.metrics.correlate import null_idcor_median
+from experiments.format import TEST, attack_stage
+from experiments.paper_numbers import TABLE_III, paper_row
 from experiments.reader import Experiment
+from experiments.statistics_text import interval_text, mean_std_text, pairs_needed_text
 from ui import figures
 from ui.downloads import csv_bytes
 from ui.entry import through_app
 from ui.loaders import class_averages, repaired_cosines
-from ui.paper_numbers import TABLE_III, attack_label, eps_of, paper_row
 from ui.picker import require_experiment, show_results_only
 from ui.views import caption, chart, html_download
 
@@ -28,8 +32,7 @@ def table_rows(experiment: Experiment) -> list[dict]:
     for key in experiment.attack_keys:
         summary = experiment.correlation(key) or {}
         paper = paper_row(config.model, config.image_size, key) or {}
-        attack_stage = experiment.stage(f"test-attack-{key}")
-        rate = attack_stage.get("success_rate")
+        rate = experiment.stage(attack_stage(TEST, key)).get("success_rate")
         rows.append({
             "attack": attack_label(key),
             "success rate": _fmt(100 * rate, 1) + " %" if rate is not None else "–",
@@ -89,6 +92,103 @@ def render_caveats(experiment: Experiment) -> None:
         st.warning("**Read these numbers with care: this experiment is small.**\n" + "\n".join(lines)
                    + "\n\nThe cosine similarities and their re-paired baseline remain comparable; build a larger "
                    "experiment (Home page) for SVCCA and IdCor.")
+
+
+def statistics_rows(experiment: Experiment) -> list[dict]:
+    """One row per attack with a statistics stage: intervals, within-class nulls, CKA, half spectrum, pairs needed."""
+    rows = []
+    for key in experiment.attack_keys:
+        stats = experiment.statistics(key)
+        if stats is None:
+            continue
+        full, half = stats.get("full") or {}, stats.get("half_spectrum") or {}
+        delta = stats.get("half_spectrum_delta", {})
+        rows.append({
+            "attack": attack_label(key),
+            "N pairs": stats["n"],
+            "cosine [95 % CI]": f"{_fmt(full.get('cosine_mean'))} {interval_text(full.get('cosine_mean_ci'))}",
+            "SVCCA [95 % CI]": f"{_fmt(full.get('svcca'))} {interval_text(full.get('svcca_ci'))}",
+            "IdCor [95 % CI]": f"{_fmt(full.get('idcor'))} {interval_text(full.get('idcor_ci'))}",
+            "p": _fmt(full.get("p_value"), 3),
+            "within-class p": _fmt(full.get("p_value_within_class"), 3),
+            "within-class re-paired cosine": mean_std_text(full, "within_class_repaired_cosine"),
+            "within-class re-paired SVCCA": mean_std_text(full, "within_class_repaired_svcca"),
+            "CKA": _fmt(full.get("cka")),
+            "re-paired CKA": mean_std_text(full, "repaired_cka"),
+            "half spectrum: cosine / SVCCA / CKA / IdCor (change)": " / ".join(
+                f"{_fmt(half.get(k))} ({delta[k]:+.2f})" if k in delta else _fmt(half.get(k))
+                for k in ("cosine_mean", "svcca", "cka", "idcor")),
+            "pairs for p < 0.05": pairs_needed_text(stats.get("power")),
+            **({"note": stats["error"]} if stats.get("error") else {}),
+        })
+    return rows
+
+
+def render_statistics(experiment: Experiment) -> None:
+    """Table I with intervals and stronger baselines, and what each number means, when the stage ran."""
+    rows = statistics_rows(experiment)
+    if not rows:
+        return
+    st.subheader("How sure, and how specific: Table I with intervals and stronger baselines")
+    st.dataframe(rows, hide_index=True, key="corr_statistics")
+    b = next((s.get("bootstrap") for k in experiment.attack_keys if (s := experiment.statistics(k))), None)
+    caption(
+        f"N pairs: images with both maps, the same pairs as Table I above. **[95 % CI]**: the range the value would "
+        f"likely fall in if the experiment were repeated on other images of the same kind ({b} resamples of the pairs; "
+        "SVCCA and IdCor from random halves). **within-class p**: IdCor's permutation test with the adversarial maps "
+        "shuffled only among images of the same true class; small means the pairs share more than their class does. "
+        "**within-class re-paired**: each essential map against the adversarial map of another image *of its own "
+        "class*, the similarity a class alone explains; the true pairing has to beat it. **CKA**: linear centred "
+        "kernel alignment, another linear similarity that weights directions by their variance, beside its "
+        "re-paired baseline. **half spectrum**: the same metrics with each pair of mirror frequencies {k, −k} counted "
+        "once (a real image's spectrum repeats itself there); the change in brackets. **pairs for p < 0.05**: how "
+        "many pairs IdCor's test would need to be significant, read off the power curve below or extrapolated.")
+    st.download_button("Statistics (CSV)", data=csv_bytes(rows), file_name=f"{experiment.id}_statistics.csv",
+                       mime="text/csv", key="corr_statistics_csv")
+
+
+def render_power(experiment: Experiment, attack: str) -> None:
+    """IdCor's p against the number of pairs, with the 0.05 line and the experiment's N."""
+    stats = experiment.statistics(attack) or {}
+    power = stats.get("power")
+    if not power or not len(power.get("sizes", [])):
+        return
+    fig = figures.power_curve_figure(list(power["sizes"]), power["p_values"], int(stats["n"]),
+                                     f"IdCor's p against the number of pairs, {attack_label(attack)}",
+                                     alpha=power.get("alpha", 0.05), pairs_needed=power.get("pairs_needed"))
+    chart(fig, key="corr_power", filename=f"idcor_power_{attack}")
+    caption(f"Each dot: IdCor's permutation p on a random subset of this many pairs ({power['repeats']} subsets per "
+            f"size, {power['permutations']} permutations); line: their median; red: p = {power.get('alpha', 0.05):g}; "
+            f"green: this experiment's N = {stats['n']}. Below the red line the test calls the pairing significant. "
+            f"Pairs for a median p < {power.get('alpha', 0.05):g}: {pairs_needed_text(power)}"
+            + (" (extrapolated with z ∝ √N: a rough guide, a factor of two either way)."
+               if power.get("pairs_needed_method") == "extrapolated" else "."))
+
+
+def render_noise_ceiling(experiment: Experiment) -> None:
+    """Two trainings of the essential maps against each other, beside every attack's pairs."""
+    ceiling = experiment.noise_ceiling()
+    if ceiling is None:
+        return
+    st.subheader("Noise ceiling: the essential maps trained twice")
+    if ceiling.get("cosine_mean") is None:
+        st.warning(f"The noise ceiling could not be computed: {ceiling.get('error', 'unknown reason')}")
+        return
+    metrics = {"cosine": "cosine_mean", "SVCCA": "svcca", "CKA": "cka", "IdCor": "idcor"}
+    attacks = {attack_label(k): [(experiment.correlation(k) or {}).get(v) if v != "cka" else
+                                 ((experiment.statistics(k) or {}).get("full") or {}).get("cka")
+                                 for v in metrics.values()] for k in experiment.attack_keys}
+    chart(figures.noise_ceiling_figure(list(metrics), [ceiling.get(v) for v in metrics.values()], attacks,
+                                       "Noise ceiling beside the essential–adversarial similarity"),
+          key="corr_ceiling", filename="noise_ceiling")
+    orders = {True: "BatchNorm folded into the convolutions", False: "BatchNorm as a separate layer"}
+    caption(f"Grey: the essential maps of N = {ceiling['n']} images trained a second time with another operation "
+            f"order ({orders[ceiling['fold_batchnorm']]}, then {orders[ceiling['repeat_fold_batchnorm']]}: the same "
+            "function up to rounding), compared with the first training. That is as alike as two sets of these maps "
+            "can be when only rounding differs, so an essential–adversarial similarity (coloured) near the grey bar "
+            "would be as high as these maps allow. "
+            f"{ceiling['kept_first_only']} images kept a map in the first training only, "
+            f"{ceiling['kept_repeat_only']} in the second only.")
 
 
 def render_distributions(experiment: Experiment, attack: str) -> None:
@@ -161,14 +261,14 @@ def render_per_class(experiment: Experiment, attack: str) -> None:
 
 
 def render_eps_sweep(experiment: Experiment) -> None:
-    pgd = [k for k in experiment.attack_keys if eps_of(k) is not None]
+    pgd = [k for k in keys_of_attack(experiment.attack_keys, "pgd", plain=True) if eps_of(k) is not None]
     if not pgd:
         return
     st.subheader("PGD: budget ε sweep (Table III)")
     eps = [eps_of(k) for k in pgd]
     summaries = [experiment.correlation(k) or {} for k in pgd]
     series = {
-        "attack success rate": [experiment.stage(f"test-attack-{k}").get("success_rate") for k in pgd],
+        "attack success rate": [experiment.stage(attack_stage(TEST, k)).get("success_rate") for k in pgd],
         "IdCor": [s.get("idcor") for s in summaries],
         "cosine mean": [s.get("cosine_mean") for s in summaries],
         "SVCCA": [s.get("svcca") for s in summaries],
@@ -189,8 +289,11 @@ through_app()
 st.title("Correlations")
 current = require_experiment()
 render_table(current)
+render_statistics(current)
 params = correlations_ui(current)
 if params["attack"] is not None:
     render_distributions(current, params["attack"])
+    render_power(current, params["attack"])
     render_per_class(current, params["attack"])
 render_eps_sweep(current)
+render_noise_ceiling(current)

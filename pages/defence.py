@@ -7,19 +7,18 @@ import math
 import numpy as np
 import streamlit as st
 
+from core.attack_keys import attack_label
+from experiments.format import class_maps_stage
+from experiments.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS
 from experiments.reader import Experiment
 from ui import figures
 from ui.downloads import csv_bytes, npy_bytes
 from ui.entry import through_app
 from ui.loaders import defence_views, experiment_model
-from ui.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS, attack_label
 from ui.picker import require_experiment, show_results_only
 from ui.pictures import display_factor, encode_png, image_picture
-from ui.views import caption, chart, html_download, probability_table
-
-
-def _label(key: str) -> str:
-    return {"none": "no map", "clean": "clean"}.get(key, attack_label(key))
+from ui.tables import probability_table
+from ui.views import caption, chart, html_download
 
 
 def defence_ui(experiment: Experiment) -> dict:
@@ -47,7 +46,7 @@ def render_class_maps(experiment: Experiment, maps_key: str) -> None:
     fig = figures.class_maps_grid_figure(class_maps, experiment.classes,
                                          f"Class-level maps trained against {attack_label(maps_key)}")
     chart(fig, key="defence_grid", filename=f"class_maps_{maps_key}")
-    stage = experiment.stage(f"class-maps-{maps_key}")
+    stage = experiment.stage(class_maps_stage(maps_key))
     caption("One map per class, trained on the training split to keep clean images of the class correct *and* to "
             "bring adversarial images that the attack pushed into the class back to their true label (METHOD §5)."
             + (f" Mean {stage['mean_iterations']:.0f} iterations." if stage.get("mean_iterations") else ""))
@@ -138,14 +137,16 @@ def render_table(experiment: Experiment) -> None:
     matrix, rows, columns = table_matrix(table)
     cols = st.columns(2)
     with cols[0]:
-        fig = figures.accuracy_heatmap_figure(matrix, [_label(r) for r in rows], [_label(c) for c in columns],
+        fig = figures.accuracy_heatmap_figure(matrix, [attack_label(r) for r in rows],
+                                              [attack_label(c) for c in columns],
                                               f"This experiment (N = {table['n']} test images)")
         chart(fig, key="defence_table_ours", filename="table4")
         html_download(fig, key="defence_table_html", filename="table4.html")
     with cols[1]:
         paper = np.array([[TABLE_IV[r][c] for c in TABLE_IV_COLUMNS] for r in TABLE_IV_ROWS])
-        chart(figures.accuracy_heatmap_figure(paper, [_label(r) for r in TABLE_IV_ROWS],
-                                              [_label(c) for c in TABLE_IV_COLUMNS], "Paper (CIFAR-10, ResNet-20)"),
+        chart(figures.accuracy_heatmap_figure(paper, [attack_label(r) for r in TABLE_IV_ROWS],
+                                              [attack_label(c) for c in TABLE_IV_COLUMNS],
+                                              "Paper (CIFAR-10, ResNet-20)"),
               key="defence_table_paper", filename="table4_paper")
     caption("Rows: the test images as they are and attacked; columns: no map, or class-level maps trained "
             "against each attack, each image's map picked by the model's own first prediction. Cells: accuracy "
@@ -154,8 +155,9 @@ def render_table(experiment: Experiment) -> None:
     if published:
         st.markdown("**Published evaluation variant** (clean images filtered by the map of their *true* label, "
                     "which a real defence cannot know): " +
-                    ", ".join(f"{_label(k)} maps {v:.2f}" for k, v in published.items()))
-    records = [{"test data": _label(r), **{_label(c): table["accuracy"][r].get(c) for c in columns}} for r in rows]
+                    ", ".join(f"{attack_label(k)} maps {v:.2f}" for k, v in published.items()))
+    records = [{"test data": attack_label(r), **{attack_label(c): table["accuracy"][r].get(c) for c in columns}}
+               for r in rows]
     st.download_button("Table IV (CSV)", data=csv_bytes(records), file_name=f"{experiment.id}_table4.csv",
                        mime="text/csv", key="defence_table_csv")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
+from core.attack_keys import ATTACKS, attack_label, attack_name, keys_of_attack, parse_attack_key
 from experiments.reader import Experiment
 from ui.compare import cosine_rows, cosine_table, image_maps, map_panels, missing_notes
 from ui.compute import cosine_context, image_numbers
@@ -12,29 +15,40 @@ from ui.downloads import csv_bytes
 from ui.entry import through_app
 from ui.gallery import GalleryItem, image_gallery
 from ui.loaders import cached_image_views, experiment_model, image_labels, thumbnail_uris
-from ui.paper_numbers import attack_label, eps_of
+from ui.pair_pictures import shown_panel
+from ui.pair_views import render_pair_views
 from ui.picker import require_experiment, show_results_only
 from ui.roots import manifest_stamp
 from ui.state import set_value
-from ui.views import caption, render_pair_views, show_pictures, shown_panel, top3_table
+from ui.tables import top3_table
+from ui.views import caption, show_pictures
 
 GALLERY = 24  # thumbnails per gallery page
 ALL = "all classes"
 
 
+def _budget_label(key: str) -> str:
+    """The ε picker's text of a fixed-budget key: 'pgd-8' -> 'ε = 8/255', 'pgd-8+bpda' -> 'ε = 8/255 + bpda'."""
+    parsed = parse_attack_key(key)
+    return f"ε = {parsed.eps_255:g}/255" + (f" + {parsed.variant}" if parsed.variant else "")
+
+
 def attack_choice(keys: list[str], key_prefix: str, cols: list) -> str | None:
-    """Attack in cols[0], then ε for PGD in cols[1] (from what the cache holds) -> an attack key, or None."""
+    """Attack in cols[0] (the registry's labels), then, from what the cache holds, the budget ε of a fixed-budget
+    attack (or the variant of another) in cols[1] -> an attack key, or None."""
     if not keys:
         cols[0].info("This experiment has no attack.")
         return None
-    bases = list(dict.fromkeys(k.partition("-")[0] for k in keys))
-    names = {"fmn": "FMN", "pgd": "PGD", "deepfool": "DeepFool"}
-    base = cols[0].selectbox("Attack", bases, format_func=lambda b: names.get(b, b), key=f"{key_prefix}_attack")
-    if base != "pgd":
-        return base
-    pgd = [k for k in keys if k.startswith("pgd-")]
-    return cols[1].selectbox("PGD budget ε", pgd, format_func=lambda k: f"ε = {eps_of(k):g}/255",
-                             key=f"{key_prefix}_eps")
+    names = list(dict.fromkeys(attack_name(k) for k in keys))
+    name = cols[0].selectbox("Attack", names, format_func=lambda n: ATTACKS[n].label if n in ATTACKS else n,
+                             key=f"{key_prefix}_attack")
+    choices = keys_of_attack(keys, name)
+    if name in ATTACKS and ATTACKS[name].needs_eps:
+        return cols[1].selectbox(f"{ATTACKS[name].label} budget ε", choices, format_func=_budget_label,
+                                 key=f"{key_prefix}_eps")
+    if len(choices) == 1:
+        return choices[0]
+    return cols[1].selectbox("Variant", choices, format_func=attack_label, key=f"{key_prefix}_variant")
 
 
 def gallery(experiment: Experiment, indices: list[int], names: dict[int, str], selected: int) -> None:
@@ -102,13 +116,20 @@ def render_numbers(experiment: Experiment, params: dict) -> None:
             if context:
                 cols[3].caption(context)
     st.markdown("**The model's top 3 classes for each image** (✓: the true class)")
-    st.markdown(top3_table(numbers, classes))
+    probability_sets = [(name, numbers[key]) for name, key in (("clean", "clean_probs"), ("adversarial", "adv_probs"))
+                        if key in numbers]
+    st.markdown(top3_table(numbers["label"], probability_sets, classes))
     if numbers["maps"]:
         st.dataframe(numbers["maps"], hide_index=True, key="explore_numbers_maps")
         caption("The two maps of this image as the experiment recorded them: whether each was kept, how many "
                 "optimisation steps it took, how many of its 3·H·W entries are non-zero and whether only the zero "
                 "frequency survived.")
-    show_results_only(experiment, "the image, its adversarial image, its maps, the filtered images and the gallery")
+    compact = experiment.maps_compact  # `prune --compact-maps` kept the maps: show them
+    if compact and (panels := map_panels(image_maps(experiment, index))):
+        show_pictures([shown_panel(panel) for panel in panels])
+        caption("The maps of this image, from the copy's compact maps (float16 values).")
+    show_results_only(experiment, "the image, its adversarial image, " + ("" if compact else "its maps, ")
+                      + "the filtered images and the gallery")
 
 
 def render_explore(experiment: Experiment, params: dict) -> None:
@@ -122,11 +143,11 @@ def render_explore(experiment: Experiment, params: dict) -> None:
     if model is None:
         st.warning(f"Predictions on filtered images are not available: {model_note}")
     views = cached_image_views(experiment, index, attack, model)
-    if attack is not None:  # a copy: the cached views are shared between sessions
-        views = {**views, "cosine_context": cosine_context(experiment.correlation(attack), index)}
+    if attack is not None:  # the ranking is read from the correlation stage, not cached with the views
+        views = replace(views, cosine_context=cosine_context(experiment.correlation(attack), index))
     classes = experiment.classes
-    pred = int(np.argmax(views["clean_probs"]))
-    st.markdown(image_heading(index, views["id"], classes[views["label"]], classes[pred], attack))
+    pred = int(np.argmax(views.clean.probs))
+    st.markdown(image_heading(index, views.image_id, classes[views.label], classes[pred], attack))
     cache_key = (experiment.path, manifest_stamp(experiment.path), index, attack, model_note if model else "no model")
     render_pair_views(views, classes, "explore", file_stem=f"{experiment.id}_image{index}_{attack or 'clean'}",
                       cache_key=cache_key)
@@ -143,7 +164,7 @@ def render_attack_comparison(experiment: Experiment, index: int) -> None:
                      help="The essential map beside the adversarial map of each attack, and how alike they all are"):
         return
     st.markdown("### Every attack on this image")
-    maps = image_maps(experiment, index, attack_label)
+    maps = image_maps(experiment, index)
     panels = map_panels(maps)
     if panels:
         show_pictures([shown_panel(panel) for panel in panels])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.attack_keys import attack_label
+from experiments.format import ESSENTIAL, maps_stage
 from experiments.reader import Experiment
 from ui.entry import through_app
 from ui.loaders import both_maps_positions, figure_one_rows
-from ui.paper_numbers import attack_label
 from ui.picker import current_experiment, other_large_experiments, show_how_to_build, show_results_only
 from ui.pictures import display_factor, image_picture
 from ui.roots import BIG_COMMAND, BUILD_COMMAND
@@ -87,7 +88,7 @@ def render_loaded(experiment: Experiment) -> None:
     cols[1].metric("Model", config.model)
     cols[2].metric("Image size", f"{config.image_size}×{config.image_size}")
     cols[3].metric("λ (L1 weight)", f"{config.lam:g}")
-    essential = experiment.stage("maps-essential")
+    essential = experiment.stage(maps_stage(ESSENTIAL))
     kept = essential.get("n_kept")
     st.markdown(
         f"**{experiment.id}** · data `{config.data}` ({config.split}) · attacks: "

@@ -6,6 +6,7 @@ import copy
 import io
 import time
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -17,8 +18,8 @@ from ui.compute import classify, train_live
 from ui.entry import through_app
 from ui.live import LIVE_SLOTS, BusyError, live_slot
 from ui.loaders import experiment_model
+from ui.pair_views import render_pair_views
 from ui.picker import require_experiment, show_results_only
-from ui.views import render_pair_views
 
 LAMBDAS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]  # L1 weights offered (CIFAR-10 paper: 0.5)
 EPS_CHOICES = [1, 2, 3, 4, 8, 16]  # PGD budgets in 1/255
@@ -40,6 +41,29 @@ def load_upload(data: bytes, size: int) -> tuple[np.ndarray, str]:
     return np.asarray(image[0], dtype=np.float32), original
 
 
+def upload_ui(size: int, model: object) -> tuple[np.ndarray | None, str, int]:
+    """The upload widget and a preview of the image as the model sees it -> (3, size, size) image or None, its name,
+    and the class its essential map keeps by default (the model's prediction; 0 without a model or an image)."""
+    upload = st.file_uploader("PNG or JPEG, any size (it is resized to the model's input)", type=["png", "jpg", "jpeg"],
+                              key="lab_upload")
+    if upload is None:
+        return None, "", 0
+    try:
+        image, original = load_upload(upload.getvalue(), size)
+    except ValueError as err:
+        st.error(f"Could not use {upload.name}: {err}")
+        return None, "", 0
+    name = upload.name.rsplit(".", 1)[0][:40] or "upload"
+    label_default = int(np.argmax(classify(model, image[None])[0])) if model is not None else 0
+    cols = st.columns([1, 3])
+    cols[0].image(to_hwc_uint8(image).repeat(max(1, 128 // size), 0).repeat(max(1, 128 // size), 1),
+                  caption=f"as the model sees it: {size}×{size} px", width="content")
+    cols[1].caption(f"Your {original} px image is resized to {size}×{size} px (bilinear, aspect ratio not "
+                    "kept), as the model's training images were. The essential map keeps the class you "
+                    "choose below, by default the model's own prediction.")
+    return image, name, label_default
+
+
 def lab_ui(experiment: Experiment, model: object) -> dict:
     """Widgets of the Lab -> image (3, S, S) or None, label, lam, min/max steps, attack, eps, go."""
     classes, size = experiment.classes, experiment.config.image_size
@@ -54,23 +78,7 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
                              format_func=lambda i: f"#{i} {classes[labels[i]]}")
         image, name, label_default = experiment.image(index), f"image{index}", int(labels[index])
     else:
-        upload = st.file_uploader("PNG or JPEG, any size (it is resized to the model's input)", type=["png", "jpg", "jpeg"],
-                                  key="lab_upload")
-        label_default = 0
-        if upload is not None:
-            try:
-                image, original = load_upload(upload.getvalue(), size)
-                name = upload.name.rsplit(".", 1)[0][:40] or "upload"
-            except ValueError as err:
-                st.error(f"Could not use {upload.name}: {err}")
-            else:
-                label_default = int(np.argmax(classify(model, image[None])[0])) if model is not None else 0
-                cols = st.columns([1, 3])
-                cols[0].image(to_hwc_uint8(image).repeat(max(1, 128 // size), 0).repeat(max(1, 128 // size), 1),
-                              caption=f"as the model sees it: {size}×{size} px", width="content")
-                cols[1].caption(f"Your {original} px image is resized to {size}×{size} px (bilinear, aspect ratio not "
-                                "kept), as the model's training images were. The essential map keeps the class you "
-                                "choose below, by default the model's own prediction.")
+        image, name, label_default = upload_ui(size, model)
     if image is not None and st.session_state.get("lab_label_for") != name:
         st.session_state["lab_label"] = label_default  # a new image: start from its label / the model's answer
         st.session_state["lab_label_for"] = name
@@ -121,23 +129,24 @@ def run_training(model: object, params: dict) -> None:
         st.error(str(err))
         return
     bar.progress(1.0, text=f"Done in {time.perf_counter() - start:.1f} s")
-    result.update(name=params["name"], seconds=time.perf_counter() - start, id=params["name"], run_id=uuid.uuid4().hex)
-    st.session_state["lab_result"] = result
+    lab = replace(result.lab, seconds=time.perf_counter() - start, run_id=uuid.uuid4().hex)
+    st.session_state["lab_result"] = replace(result, image_id=params["name"], lab=lab)
     st.session_state["lab_error"] = None
 
 
 def render_lab_result(experiment: Experiment) -> None:
+    """The last live training's views (ui.image_views.ImageViews with its LabRun), or what to do first."""
     result = st.session_state.get("lab_result")
-    if not result:
+    if result is None:
         st.info("Choose an image and settings, then press **Train the two maps**.")
         return
-    classes = experiment.classes
-    steps = ", ".join(f"{k} map {v} steps" for k, v in result.get("steps", {}).items()) or "no map trained"
-    eps = f" ε = {result['eps'] * 255:.0f}/255" if result.get("eps") else ""
-    st.markdown(f"### Result for `{result['name']}` · {ATTACKS[result['attack']].label}{eps} · λ = {result['lam']:g} · "
-                f"{steps} · {result['seconds']:.1f} s")
-    render_pair_views(result, classes, "lab", file_stem=f"lab_{result['name']}_{result['attack']}",
-                      cache_key=(result["run_id"],), per_session=True)
+    run, name = result.lab, result.image_id
+    steps = ", ".join(f"{k} map {v} steps" for k, v in run.steps.items()) or "no map trained"
+    eps = f" ε = {run.eps * 255:.0f}/255" if run.eps else ""
+    st.markdown(f"### Result for `{name}` · {ATTACKS[run.attack].label}{eps} · λ = {run.lam:g} · "
+                f"{steps} · {run.seconds:.1f} s")
+    render_pair_views(result, experiment.classes, "lab", file_stem=f"lab_{name}_{run.attack}",
+                      cache_key=(run.run_id,), per_session=True)
 
 
 through_app()

@@ -26,6 +26,7 @@ COMMANDS = {
     "prune": "precompute.prune_cmd",
     "correlate": "precompute.correlate_cmd",
     "train-model": "precompute.train_model_cmd",
+    "fetch-data": "precompute.fetch_data_cmd",
 }
 
 

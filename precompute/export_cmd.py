@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from core.attacks import attack_key
+from core.attack_keys import attack_key, keys_of_attack
 from experiments.format import ESSENTIAL, adversarial_set
 from experiments.reader import Experiment, canonical_index
 from experiments.store import CacheError, atomic_write_bytes
@@ -37,7 +37,7 @@ def resolve_attack_key(experiment: Experiment, attack: str | None, eps: float | 
     if attack is None:
         return keys[0]
     if attack == "pgd":
-        candidates = [k for k in keys if k.startswith("pgd-")]
+        candidates = keys_of_attack(keys, "pgd", plain=True)
         if eps is not None:
             candidates = [k for k in candidates if k == attack_key("pgd", eps / 255)]
     else:

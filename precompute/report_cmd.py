@@ -2,17 +2,21 @@
 
 Our numbers stand beside the paper's, with N beside every statistic, the re-paired baseline
 beside every similarity, and the sparsity of each map set (non-zero entries, zero-frequency-only share).
+Where the statistics stage ran: Table I again with 95 % intervals, the within-class p-value and baselines,
+CKA, the half-spectrum values and the pairs IdCor would need; and the noise ceiling where it was computed.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from core.attack_keys import attack_label, eps_of, keys_of_attack, parse_attack_key
 from core.metrics.caveats import correlation_caveats
 from core.metrics.correlate import null_idcor_median
-from experiments.format import ESSENTIAL, adversarial_set
-from experiments.paper_numbers import TABLE_I, TABLE_III, TABLE_IV, attack_label
+from experiments.format import ESSENTIAL, TEST, adversarial_set, attack_stage, classify_stage, maps_stage
+from experiments.paper_numbers import TABLE_I, TABLE_IV, table_iii_row
 from experiments.reader import Experiment
+from experiments.statistics_text import interval_text, mean_std_text, pairs_needed_text
 from experiments.store import CacheError
 
 
@@ -56,15 +60,101 @@ def caveat_lines(experiment: Experiment) -> list[str]:
     return ["**Caveats at this sample size:**", "", *lines, ""] if lines else []
 
 
+def statistics_table(experiment: Experiment) -> list[str]:
+    """Table I with 95 % intervals, the within-class p and baselines, CKA and the pairs IdCor would need."""
+    lines = [
+        "| Attack | N | cosine [95 % CI] | SVCCA [95 % CI] | IdCor [95 % CI] | p | within-class p | within-class re-paired "
+        "cosine | within-class re-paired SVCCA | CKA | re-paired CKA | pairs for p < 0.05 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in experiment.attack_keys:
+        stats = experiment.statistics(key)
+        if stats is None:
+            continue
+        full = stats.get("full")
+        if full is None:
+            lines.append(f"| {attack_label(key)} | {stats['n']} | not computed: {stats.get('error', '?')} |" + " – |" * 9)
+            continue
+        lines.append(
+            f"| {attack_label(key)} | {stats['n']} | {_f(full.get('cosine_mean'))} {interval_text(full.get('cosine_mean_ci'))} | "
+            f"{_f(full.get('svcca'))} {interval_text(full.get('svcca_ci'))} | {_f(full.get('idcor'))} "
+            f"{interval_text(full.get('idcor_ci'))} | {_f(full.get('p_value'), 3)} | {_f(full.get('p_value_within_class'), 3)} | "
+            f"{mean_std_text(full, 'within_class_repaired_cosine')} | {mean_std_text(full, 'within_class_repaired_svcca')} | "
+            f"{_f(full.get('cka'))} | {mean_std_text(full, 'repaired_cka')} | {pairs_needed_text(stats.get('power'))} |"
+        )
+    return lines if len(lines) > 2 else []
+
+
+def half_spectrum_table(experiment: Experiment) -> list[str]:
+    """Each metric on the non-redundant half spectrum, with how far it moved from the full spectrum's."""
+    names = (("cosine_mean", "cosine", 2), ("svcca", "SVCCA", 2), ("cka", "CKA", 2), ("idcor", "IdCor", 2),
+             ("p_value", "p", 3), ("p_value_within_class", "within-class p", 3))
+    lines = ["| Attack | N | " + " | ".join(label for _, label, _ in names) + " |", "|---" * (len(names) + 2) + "|"]
+    for key in experiment.attack_keys:
+        stats = experiment.statistics(key) or {}
+        half, delta = stats.get("half_spectrum"), stats.get("half_spectrum_delta", {})
+        if half is None:
+            continue
+        cells = [f"{_f(half.get(k), d)} ({delta[k]:+.{d}f})" if k in delta else _f(half.get(k), d) for k, _, d in names]
+        lines.append(f"| {attack_label(key)} | {stats['n']} | " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
+def noise_ceiling_lines(experiment: Experiment) -> list[str]:
+    """The noise ceiling in one paragraph, or nothing when the experiment has none."""
+    ceiling = experiment.noise_ceiling()
+    if ceiling is None:
+        return []
+    if ceiling.get("cosine_mean") is None:
+        return [f"Noise ceiling: not computed ({ceiling.get('error', '?')}).", ""]
+    orders = {True: "BatchNorm folded", False: "BatchNorm unfolded"}
+    return [
+        f"**Noise ceiling** (the essential maps trained twice, {orders[ceiling['fold_batchnorm']]} and "
+        f"{orders[ceiling['repeat_fold_batchnorm']]}; N = {ceiling['n']}): cosine {_f(ceiling['cosine_mean'])} ± "
+        f"{_f(ceiling['cosine_std'])}, SVCCA {_f(ceiling.get('svcca'))}, CKA {_f(ceiling.get('cka'))}, IdCor "
+        f"{_f(ceiling.get('idcor'))} (p {_f(ceiling.get('p_value'), 3)}); kept in one training only: "
+        f"{ceiling['kept_first_only']} and {ceiling['kept_repeat_only']} images. The highest essential–adversarial "
+        "similarity maps this unstable could show.",
+        "",
+    ]
+
+
+def statistics_section(experiment: Experiment) -> list[str]:
+    """The statistics stage's tables and notes, or nothing for an experiment without that stage."""
+    table = statistics_table(experiment)
+    ceiling = noise_ceiling_lines(experiment)
+    if not table and not ceiling:
+        return []
+    b = next((s.get("bootstrap") for k in experiment.attack_keys if (s := experiment.statistics(k))), None)
+    out = ["## Table I with uncertainty and stronger baselines", ""]
+    if table:
+        out += [*table, "", f"Intervals: 95 %, from {b} resamples (cosine: percentile bootstrap; SVCCA and IdCor: "
+                "half-sampling, half of the pairs). Within-class: the permutation test and the re-pairings keep every "
+                "image in its true class, so what the pairs beat them by belongs to the image, not to its class. "
+                "CKA: linear centred kernel alignment, beside its re-paired baseline. Pairs for p < 0.05: where "
+                "IdCor's median p on random subsets falls below 0.05, read off the power curve or extrapolated "
+                "(z ∝ √N, a rough guide).", ""]
+        half = half_spectrum_table(experiment)
+        out += ["The same on the non-redundant half spectrum (each Hermitian pair of frequencies once; the change "
+                "from the full spectrum in brackets):", "", *half, ""] if half else []
+    return out + ceiling
+
+
+def _eps_text(key: str) -> str:
+    """Table III's ε cell of a PGD key: 'pgd-8' -> '8/255', 'pgd-8+bpda' -> '8/255 + bpda'."""
+    parsed = parse_attack_key(key)
+    return f"{parsed.eps_255:g}/255" + (f" + {parsed.variant}" if parsed.variant else "")
+
+
 def table_iii(experiment: Experiment) -> list[str]:
     lines = ["| ε | attack success rate (of N correct) | IdCor | shuffled IdCor | p | N pairs | paper success | paper IdCor | paper p |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for key in [k for k in experiment.attack_keys if k.startswith("pgd-")]:
-        stage = experiment.stage(f"test-attack-{key}")
+    for key in [k for k in keys_of_attack(experiment.attack_keys, "pgd") if eps_of(k) is not None]:
+        stage = experiment.stage(attack_stage(TEST, key))
         c = experiment.correlation(key) or {}
-        p = TABLE_III.get(key, {})
+        p = table_iii_row(key) or {}
         lines.append(
-            f"| {key.removeprefix('pgd-')}/255 | {100 * stage.get('success_rate', 0):.2f}% (of {stage.get('n_correct')}) | "
+            f"| {_eps_text(key)} | {100 * stage.get('success_rate', 0):.2f}% (of {stage.get('n_correct')}) | "
             f"{_f(c.get('idcor'))} | {_f(null_idcor_median(c))} | {_f(c.get('p_value'), 3)} | {c.get('n', 0)} | "
             f"{_f(100 * p['success_rate']) + '%' if p else '–'} | {_f(p.get('idcor'))} | {_f(p.get('p_value'))} |"
         )
@@ -76,14 +166,14 @@ def table_iv(experiment: Experiment) -> list[str]:
     if table is None:
         return ["(no class-level maps in this experiment: run with --train-data)"]
     columns = table["columns"]
-    head = "| data \\ map | " + " | ".join("no map" if c == "none" else attack_label(c) for c in columns) + " |"
+    head = "| data \\ map | " + " | ".join(attack_label(c) for c in columns) + " |"
     lines = [head, "|---" * (len(columns) + 1) + "|"]
     for row in table["rows"]:
         paper = TABLE_IV.get(row, {})
         cells = [
             f"{table['accuracy'][row][c]:.2f}" + (f" ({paper[c]:.2f})" if c in paper else "") for c in columns
         ]
-        lines.append(f"| {'clean' if row == 'clean' else attack_label(row)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {attack_label(row)} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"N = {table['n']} test images; the paper's value in brackets. The map is picked by the model's own "
                  "first prediction. Published evaluation (clean images filtered by the map of their *true* label): "
@@ -95,7 +185,7 @@ def sparsity_table(experiment: Experiment) -> list[str]:
     lines = ["| map set | kept / attempted | mean steps | mean non-zero entries | median | zero-frequency-only share |",
              "|---|---|---|---|---|---|"]
     for name in [ESSENTIAL, *[adversarial_set(k) for k in experiment.attack_keys]]:
-        s = experiment.stage(f"maps-{name}")
+        s = experiment.stage(maps_stage(name))
         if not s:
             continue
         lines.append(
@@ -108,8 +198,8 @@ def sparsity_table(experiment: Experiment) -> list[str]:
 def device_note(manifest: dict) -> str:
     """What the device line needs besides the device's name, from what the manifest recorded.
 
-    CPU runs: ' (CPU model name, instruction set)' (recorded since session 11). CUDA runs: ' (convolutions
-    TF32, matmuls float32)', which float32 arithmetic the GPU was allowed (recorded since session 13).
+    CPU runs: ' (CPU model name, instruction set)'. CUDA runs: ' (convolutions TF32, matmuls float32)', which
+    float32 arithmetic the GPU was allowed. Older manifests lack either field and get no note.
     """
     if str(manifest.get("device", "")).startswith("cpu"):
         cpu = manifest.get("cpu")
@@ -127,7 +217,7 @@ def build_report(experiment: Experiment) -> str:
         "",
         f"Model `{cfg.model}` (input norm {cfg.input_norm}), data `{cfg.data}` split {cfg.split}, "
         f"N = {experiment.n}, λ = {cfg.lam}, steps {cfg.min_steps}–{cfg.max_steps}, IdCor permutations {cfg.permutations}, "
-        f"clean accuracy {100 * experiment.stage('test-classify').get('accuracy', 0):.2f}%. "
+        f"clean accuracy {100 * experiment.stage(classify_stage(TEST)).get('accuracy', 0):.2f}%. "
         f"Computed on {m.get('device')}{device_note(m)} with torch {m.get('versions', {}).get('torch')}, commit {m.get('git_commit', '?')[:10]}.",
         "",
         "## Table I: correlation between essential and adversarial frequency maps",
@@ -139,6 +229,7 @@ def build_report(experiment: Experiment) -> str:
         "Shuffled IdCor: the median IdCor of the permutation test's shuffled pairings, IdCor's own baseline.",
         "",
         *caveat_lines(experiment),
+        *statistics_section(experiment),
         "## Table III: PGD with variable ε",
         "",
         *table_iii(experiment),

@@ -1,7 +1,8 @@
 """Run one experiment stage by stage, skipping what the cache already holds (see README).
 
 Order: data -> classify -> attacks (per attack and eps) -> essential maps -> adversarial maps
--> correlations -> class-level maps (train split) -> defence evaluation.
+-> correlations -> statistics (intervals, within-class nulls, CKA, half spectrum, power) -> the noise ceiling
+(optional) -> class-level maps (train split) -> defence evaluation.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from torch import nn
 
 from core.devices import resolve_device
 from core.models.registry import build_model, default_checkpoint_path
-from experiments.config import ExperimentConfig, sha256_file
-from experiments.format import ESSENTIAL, TEST, TRAIN, adversarial_set
-from experiments.paths import REPO, resolve_path
+from core.paths import REPO
+from experiments.config import ExperimentConfig
+from experiments.file_hash import sha256_file
+from experiments.format import ESSENTIAL, TEST, TRAIN, adversarial_set, classify_dir, npy_path
+from experiments.paths import resolve_path
 from experiments.store import ExperimentStore
 from precompute.bf16 import Bf16Classifier
 from precompute.distributed import DistContext, init_distributed
@@ -33,6 +36,8 @@ from precompute.stages.correlations import run_correlation_stage
 from precompute.stages.data import run_data_stage
 from precompute.stages.defence import run_defence_stage
 from precompute.stages.maps import run_map_stage
+from precompute.stages.noise_ceiling import run_noise_ceiling_stages
+from precompute.stages.statistics import run_statistics_stage
 
 
 def provenance(config: ExperimentConfig, device: torch.device) -> dict:
@@ -143,7 +148,16 @@ def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistCon
     ctx = StageContext(config, store, model, device, dist_ctx, progress)
     start = time.perf_counter()
     progress.note(f"experiment {store.path} (maps trained {config.batch_size} at a time on {device})")
+    run_stages(ctx)
+    if dist_ctx.is_main:
+        _record_run(store, config, time.perf_counter() - start)
+        progress.note(f"done in {time.perf_counter() - start:.1f}s: {store.path}")
+    return store
 
+
+def run_stages(ctx: StageContext) -> None:
+    """Every stage of the experiment in order; each returns at once when the cache already holds it."""
+    config = ctx.config
     run_data_stage(ctx, TEST, config.data, config.split, config.limit)
     run_classify_stage(ctx, TEST)
     units = attack_units(config.attacks, config.eps)
@@ -154,21 +168,26 @@ def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistCon
         run_map_stage(ctx, adversarial_set(key), key)
     for key, _, _ in units:
         run_correlation_stage(ctx, key)
-    if config.train_data is not None and units:
-        run_data_stage(ctx, TRAIN, config.train_data, config.train_split, config.train_limit)
-        run_classify_stage(ctx, TRAIN)
-        num_classes = int(store.manifest()["arrays"][f"{TEST}/classify/probs.npy"]["shape"][1])
-        class_units = [u for u in units if config.class_attacks is None or u[0] in config.class_attacks]
-        for key, name, eps in class_units:
-            run_attack_stage(ctx, TRAIN, key, name, eps)
-            run_class_map_stage(ctx, key, num_classes)
-        if class_units:
-            run_defence_stage(ctx, [key for key, _, _ in class_units])
-    if dist_ctx.is_main:
-        manifest = store.manifest()
-        done = manifest["config"]
-        done["attacks"] = sorted(set(done.get("attacks", [])) | set(config.attacks))
-        done["eps"] = sorted(set(done.get("eps", [])) | set(config.eps))
-        store.update_manifest(config=done, last_run_seconds=round(time.perf_counter() - start, 2))
-        progress.note(f"done in {time.perf_counter() - start:.1f}s: {store.path}")
-    return store
+    for key, _, _ in units:
+        run_statistics_stage(ctx, key)
+    if config.noise_ceiling:
+        run_noise_ceiling_stages(ctx)
+    if config.train_data is None or not units:
+        return
+    run_data_stage(ctx, TRAIN, config.train_data, config.train_split, config.train_limit)
+    run_classify_stage(ctx, TRAIN)
+    num_classes = int(ctx.store.manifest()["arrays"][npy_path(classify_dir(TEST), "probs")]["shape"][1])
+    class_units = [u for u in units if config.class_attacks is None or u[0] in config.class_attacks]
+    for key, name, eps in class_units:
+        run_attack_stage(ctx, TRAIN, key, name, eps)
+        run_class_map_stage(ctx, key, num_classes)
+    if class_units:
+        run_defence_stage(ctx, [key for key, _, _ in class_units])
+
+
+def _record_run(store: ExperimentStore, config: ExperimentConfig, seconds: float) -> None:
+    """Add this run's attacks and budgets to the manifest's config (runs of one experiment may add attacks)."""
+    done = store.manifest()["config"]
+    done["attacks"] = sorted(set(done.get("attacks", [])) | set(config.attacks))
+    done["eps"] = sorted(set(done.get("eps", [])) | set(config.eps))
+    store.update_manifest(config=done, last_run_seconds=round(seconds, 2))

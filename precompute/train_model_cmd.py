@@ -18,13 +18,15 @@ import time
 
 import torch
 
+from core.data.datasets import label_by_class_names
 from core.data.image_folder import load_image_folder
 from core.devices import resolve_device
 from core.models.checkpoints import read_checkpoint, save_checkpoint
-from core.models.registry import build_model, get_model_spec
+from core.models.registry import build_model, get_model_spec, model_class_names
 from core.models.weights import resolve_backbone_weights
 from core.training import TrainConfig, train_classifier
-from experiments.config import sha256_file
+from experiments.file_hash import sha256_file
+from experiments.paths import recorded_path
 from precompute.writable import check_writable_dir
 
 
@@ -139,8 +141,9 @@ def _read_state(path: str, device: torch.device) -> dict:
 
 
 def _init_record(path: str) -> dict:
-    """Where a warm-started run came from: the checkpoint's path, sha256 and its own training record."""
-    return {"checkpoint": os.path.abspath(path), "sha256": sha256_file(path), "record": read_checkpoint(path).get("record")}
+    """Where a warm-started run came from: the checkpoint's path (as given, see recorded_path), sha256 and its own
+    training record."""
+    return {"checkpoint": recorded_path(path), "sha256": sha256_file(path), "record": read_checkpoint(path).get("record")}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -178,8 +181,11 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(args.model, checkpoint=args.init, input_norm=args.input_norm, backbone_weights=weights)
     init = _init_record(args.init) if args.init else None
     t0 = time.perf_counter()
-    train = load_image_folder(args.data, size=spec.input_size)
-    test = load_image_folder(args.test_data, size=spec.input_size) if args.test_data else train
+    # labels follow the class folders' names (the model's, else the training folder's own); the checkpoint records them
+    train = label_by_class_names(load_image_folder(args.data, size=spec.input_size),
+                                 model_class_names(args.model, args.init), args.data)
+    test = label_by_class_names(load_image_folder(args.test_data, size=spec.input_size), train.classes,
+                                args.test_data) if args.test_data else train
     print(f"data: {len(train.labels)} train, {len(test.labels)} test images ({time.perf_counter() - t0:.0f}s to decode)")
     net = model.net
     model.to(device)
@@ -211,8 +217,8 @@ def run(args: argparse.Namespace) -> int:
     record.update(
         model=args.model,
         input_norm=model.input_norm,
-        train_data=os.path.abspath(args.data),
-        test_data=os.path.abspath(args.test_data) if args.test_data else None,
+        train_data=recorded_path(args.data),  # as given; inside the repository relative to it
+        test_data=recorded_path(args.test_data) if args.test_data else None,
         n_train=len(train.labels),
         n_test=len(test.labels),
         machine=f"{platform.node()} {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {device}",
@@ -220,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if init is not None:
         record["init"] = init
-    save_checkpoint(args.out, net, args.model, model.input_norm, record)
+    save_checkpoint(args.out, net, args.model, model.input_norm, record, classes=train.classes)
     with open(os.path.splitext(args.out)[0] + ".train.json", "w") as fh:
         json.dump(record, fh, indent=1)
     os.remove(state_path)

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from core.metrics.repairing import repaired_cosine
-from experiments.config import ExperimentConfig, sha256_file
+from experiments.config import ExperimentConfig
+from experiments.file_hash import sha256_file
 from experiments.format import (
     STATUS_ATTACK_FAILED,
     STATUS_KEPT,

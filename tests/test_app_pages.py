@@ -27,7 +27,7 @@ def heavy_imports():
     """Import torch, Plotly and the app's modules once here, so no script run's timeout pays for them."""
     import core.attacks  # noqa: F401
     import ui.loaders  # noqa: F401
-    import ui.views  # noqa: F401
+    import ui.pair_views  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def image_captions(at) -> list[str]:
     return [text for element in at.get("image") for text in element.captions]
 
 
-# The pictures of one image's views (ui.views, pictures mode), by caption start: images, maps, filtered, spectra
+# The pictures of one image's views (ui.pair_views, pictures mode), by caption start: images, maps, filtered, spectra
 PAIR_PICTURES = ("Clean image ·", "Adversarial image ·", "Perturbation, amplified", "Essential map, RGB composite",
                  "Adversarial map, RGB composite", *(f"{m} map · {c} channel" for m in ("essential", "adversarial")
                                                      for c in ("red", "green", "blue")),
@@ -192,8 +192,11 @@ def test_explore_drives_gallery_attack_and_image(cache_root):
     assert at.selectbox(key="explore_image").value == 1
     assert any("attack did not change the prediction" in w.value for w in at.warning)
 
+    assert at.selectbox(key="explore_attack").options == ["FMN", "PGD"]  # the registry's labels
     at.selectbox(key="explore_attack").set_value("pgd").run()
     assert at.selectbox(key="explore_eps").value == "pgd-8"
+    assert at.selectbox(key="explore_eps").label == "PGD budget ε"
+    assert at.selectbox(key="explore_eps").options == ["ε = 8/255"]
     at.selectbox(key="explore_image").set_value(5).run()
     assert any("no longer classified as the target" in w.value for w in at.warning)
 
@@ -377,16 +380,18 @@ def test_lab_trains_live_and_survives_bad_uploads(cache_root):
     at.button(key="lab_train").click().run()
     no_errors(at)
     result = at.session_state["lab_result"]
-    assert result["attack"] == "pgd" and result["eps"] == pytest.approx(8 / 255) and result["clean_pred"] == seen
+    run = result.lab
+    assert run.attack == "pgd" and run.eps == pytest.approx(8 / 255) and run.clean_pred == seen
+    assert result.image_id == "image3" and len(run.run_id) == 32 and run.seconds > 0
     assert any(m.value.startswith("### Result for `image3`") for m in at.markdown)
-    assert 21 <= result["steps"]["essential"] <= 31  # trained: min_steps + 1 .. max_steps + 1 steps
-    kept = [result[k] for k in ("essential", "adversarial_map") if result[k] is not None]
+    assert 21 <= run.steps["essential"] <= 31  # trained: min_steps + 1 .. max_steps + 1 steps
+    kept = [m for m in (result.essential, result.adversarial_map) if m is not None]
     assert all(m.shape == (3, 32, 32) for m in kept)
     # pictures: always the images and spectra; with a kept map also the map pictures and filtered images
     shown = pair_pictures(at)
     assert not charts(at) and {"Clean image ·", "Perturbation, amplified", "Spectrum of the clean image"} <= set(shown)
-    assert ("Essential map, RGB composite" in shown) == (result["essential"] is not None)
-    assert ("Adversarial map, RGB composite" in shown) == (result["adversarial_map"] is not None)
+    assert ("Essential map, RGB composite" in shown) == (result.essential is not None)
+    assert ("Adversarial map, RGB composite" in shown) == (result.adversarial_map is not None)
     assert len(at.warning) == 2 - len(kept)  # a map that was not kept says why
     at.toggle(key="lab_interactive").set_value(True).run()
     no_errors(at)
@@ -490,7 +495,7 @@ def pruned(pruned_root, monkeypatch):
 
 def results_only_note(at, experiment: Experiment) -> str:
     """The one results-only message of the page, checked to carry the command that rebuilds the experiment."""
-    from ui.roots import rebuild_command
+    from experiments.rebuild import rebuild_command
 
     notes = [i.value for i in at.info if "results-only copy" in i.value]
     assert len(notes) == 1, [i.value for i in at.info]
@@ -590,3 +595,74 @@ def test_results_only_method_page(pruned):
     at = app_on("pages/method.py")
     no_errors(at)
     assert any("λ = 0.1" in m.value for m in at.markdown)
+
+
+# ---------- the statistics stage, the noise ceiling and compact maps on the Correlations page ----------
+
+@pytest.fixture(scope="module")
+def statistics_root(tmp_path_factory):
+    """A fake experiment of 40 images with its statistics and noise ceiling, and a compact results-only copy."""
+    from precompute.cli import main
+    from tests.fake_statistics import add_noise_ceiling, add_statistics
+
+    root = tmp_path_factory.mktemp("statistics")
+    path = write_fake_experiment(str(root), n=40)
+    add_statistics(path)
+    add_noise_ceiling(path)
+    compact_root = tmp_path_factory.mktemp("compact")
+    compact = str(compact_root / os.path.basename(path))
+    shutil.copytree(path, compact)
+    assert main(["prune", compact, "--drop", "train", "images", "maps", "--compact-maps"]) == 0
+    return str(root), path, str(compact_root), compact
+
+
+def test_correlations_show_intervals_power_curve_and_ceiling(statistics_root, monkeypatch):
+    root, path, _, _ = statistics_root
+    monkeypatch.setenv("FMAPS_CACHE", root)
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    experiment = Experiment(path)
+    at = app_on("pages/correlations.py")
+    no_errors(at)
+    [table] = [d.value for d in at.dataframe if "within-class p" in d.value.columns]
+    stats = experiment.statistics("fmn")
+    full = stats["full"]
+    low, high = full["idcor_ci"]
+    assert int(table["N pairs"][0]) == stats["n"] == experiment.correlation("fmn")["n"]
+    assert table["IdCor [95 % CI]"][0] == f"{full['idcor']:.2f} [{low:.2f}, {high:.2f}]"
+    assert table["within-class p"][0] == f"{full['p_value_within_class']:.3f}"
+    assert table["CKA"][0] == f"{full['cka']:.2f}"
+    assert f"({stats['half_spectrum_delta']['cka']:+.2f})" in table["half spectrum: cosine / SVCCA / CKA / IdCor (change)"][0]
+    captions = " ".join(c.value for c in at.caption)
+    assert "within-class p" in captions and "the similarity a class alone explains" in captions
+    specs = {c.proto.id.split("-")[-1] if c.proto.id else "": json.loads(c.proto.spec) for c in charts(at)}
+    power = next(spec for spec in specs.values() if "number of pairs" in json.dumps(spec["layout"].get("title", "")))
+    lines = [shape for shape in power["layout"]["shapes"]]
+    assert any(s.get("y0") == 0.05 and s.get("y1") == 0.05 for s in lines)  # the 0.05 line
+    assert any(s.get("x0") == stats["n"] for s in lines)  # the observed N
+    assert any("Noise ceiling" in s.value for s in at.subheader)
+    assert f"N = {experiment.noise_ceiling()['n']} images" in captions
+
+
+def test_compact_copy_shows_its_maps_on_the_correlations_page(statistics_root, monkeypatch):
+    _, _, compact_root, compact = statistics_root
+    monkeypatch.setenv("FMAPS_CACHE", compact_root)
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on("pages/correlations.py")
+    no_errors(at)
+    assert not [i for i in at.info if "class-averaged maps" in i.value]  # the maps are there, compact
+    titles = [json.dumps(json.loads(c.proto.spec)["layout"].get("title", "")) for c in charts(at)]
+    assert any("Class-averaged maps" in t for t in titles)
+
+
+def test_compact_copy_shows_its_maps_on_explore(statistics_root, monkeypatch):
+    _, path, compact_root, compact = statistics_root
+    monkeypatch.setenv("FMAPS_CACHE", compact_root)
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on("pages/explore.py")
+    no_errors(at)
+    index = at.selectbox(key="explore_image").value
+    full = Experiment(path)
+    maps = [full.essential_map(index)[0]] + [full.adversarial_map(k, index)[0] for k in full.attack_keys]
+    shown = [c for c in image_captions(at) if c.endswith(" of 3072 non-zero")]
+    assert len(shown) == sum(m is not None for m in maps) >= 2
+    assert "its maps" not in results_only_note(at, Experiment(compact))

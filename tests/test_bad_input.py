@@ -1,4 +1,4 @@
-"""Bad input, everywhere it enters (issue 7): one table of cases, each asserted.
+"""Bad input, everywhere it enters: one table of cases, each asserted.
 
 Each row of `BAD_INPUTS` is (entry point, case, builder, message fragment). The builder makes the
 bad input under the test's tmp_path and returns the command line (CLI rows) or the file's bytes
@@ -272,9 +272,9 @@ BAD_INPUTS = [
                  lambda t, w: ["correlate", save(t, "a.npy", np.where(np.eye(4)[None, None] > 0, -np.inf, 1.0) * np.ones((5, 3, 4, 4))),
                                save(t, "b.npy", np.ones((5, 3, 4, 4)))],
                  "finite values in a, got 60 NaN/inf", id="correlate-inf-in-a"),
-    pytest.param("correlate", "mismatched map sizes",
-                 lambda t, w: ["correlate", save(t, "a.npy", np.ones((5, 3, 4, 4))), save(t, "b.npy", np.ones((5, 3, 8, 8)))],
-                 r"same shape, got \(5, 3, 4, 4\) and \(5, 3, 8, 8\)", id="correlate-mismatched-map-sizes"),
+    pytest.param("correlate", "unpaired sets (another number of rows)",
+                 lambda t, w: ["correlate", save(t, "a.npy", np.ones((5, 3, 4, 4))), save(t, "b.npy", np.ones((6, 3, 8, 8)))],
+                 r"same number of paired rows, got 5 \(a\) and 6 \(b\)", id="correlate-unpaired-rows"),
     pytest.param("correlate", "constant features (all rows identical)",
                  lambda t, w: ["correlate", save(t, "c.npy", np.full((20, 12), 0.5)), str(w.b)],
                  "all 20 rows of a identical", id="correlate-constant-rows"),

@@ -22,9 +22,9 @@ def test_bf16_maps_match_float32_maps(akamaster_model, cifar_test_float, monkeyp
 
     Real images, the third-party ResNet-20, METHOD's schedule (λ = 0.5, 500-5000 steps) and run's 300
     float32 steps per map; on CUDA when there is one (where bf16 is meant to be used), else on the CPU,
-    whose autocast implements the same bf16 rounding. Issue 3 asks for per-image cosine ≥ 0.98.
+    whose autocast implements the same bf16 rounding. The target is a per-image cosine ≥ 0.98.
     At λ = 0.5 a map is one of several sparse optima (~60 of 3072 entries nonzero), and any change of
-    arithmetic tips some images to another: bench/bench_precision.py on 96 images (session 13) counts
+    arithmetic tips some images to another: bench/bench_precision.py on 96 images (docs/MEASUREMENTS.md) counts
     the maps at ≥ 0.98 under float32 with BatchNorm unfolded 85, emulated TF32 convolutions 81, bf16 as
     `--bf16` runs it 91 (same kept/failed decision: 96), with every step in bf16 69, and with the first
     convolution in bf16 too 61. On these 12 images: `--bf16` 12 at ≥ 0.99 (lowest 0.996), float32
@@ -110,7 +110,7 @@ def test_run_bf16_trains_the_first_steps_of_every_map_in_float32(tmp_path, monke
     manifest records the setting and the arithmetic (4 real images, a few steps, on the CPU)."""
     import precompute.stages.maps as maps_stage
     from precompute.runner import run_experiment
-    from tests.conftest import AKAMASTER, CIFAR_TEST
+    from tests.conftest import SHIPPED_MODEL
 
     calls = []
 
@@ -119,8 +119,8 @@ def test_run_bf16_trains_the_first_steps_of_every_map_in_float32(tmp_path, monke
         return train_maps(model, images, targets, config, **kwargs)
 
     monkeypatch.setattr(maps_stage, "train_maps", spy)
-    config = ExperimentConfig(data=str(CIFAR_TEST), limit=4, attacks=(), train_data=None, device="cpu",
-                              checkpoint=str(AKAMASTER), input_norm="imagenet", min_steps=2, max_steps=6,
+    config = ExperimentConfig(data="samples", limit=4, attacks=(), train_data=None, device="cpu",
+                              checkpoint=str(SHIPPED_MODEL), min_steps=2, max_steps=6,
                               bf16=True, bf16_float32_steps=3)
     store = run_experiment(config, str(tmp_path), quiet=True)
     (model, kwargs), = calls

@@ -125,7 +125,12 @@ def _bad_inputs(tmp_path) -> dict[str, tuple[list[str], str]]:
         "truncated-file": ([ok_a, _truncated(tmp_path, b)], "readable .npy/.npz"),
         "complex-array": ([ok_a, save(tmp_path, "complex.npy", b.astype(np.complex128))], "real numeric array"),
         "three-dimensional": ([ok_a, save(tmp_path, "b3.npy", b.reshape(60, 3, 4))], r"\(N, D\) or \(N, C, H, W\)"),
-        "different-d": ([ok_a, save(tmp_path, "b6.npy", b[:, :6])], "same shape"),
+        "half-spectrum-of-rows": ([ok_a, ok_b, "--half-spectrum"], r"\(N, C, H, W\) maps for half_spectrum"),
+        "labels-of-another-length": ([ok_a, ok_b, "--labels", save(tmp_path, "l59.npy", np.arange(59) % 3)], r"shape \(60,\)"),
+        "labels-one-class": ([ok_a, ok_b, "--labels", save(tmp_path, "l1.npy", np.zeros(60, int))], "at least 2 classes"),
+        "labels-lone-pair": ([ok_a, ok_b, "--labels", save(tmp_path, "lp.npy", np.r_[np.zeros(59, int), 1])], "1 pair in class"),
+        "labels-not-integer": ([ok_a, ok_b, "--labels", save(tmp_path, "lf.npy", np.arange(60) / 2)], "integer class labels"),
+        "negative-bootstrap": ([ok_a, ok_b, "--bootstrap", "-3"], "bootstrap >= 0"),
         "bad-pool": ([ok_a, ok_b, "--pool", "median"], "invalid choice"),
         "negative-permutations": ([ok_a, ok_b, "--permutations", "-1"], "permutations >= 0"),
     }
@@ -133,7 +138,9 @@ def _bad_inputs(tmp_path) -> dict[str, tuple[list[str], str]]:
 
 BAD_CASES = [
     "mismatched-n", "nan", "inf", "two-rows", "missing-file", "unreadable-file", "npz-with-two-arrays", "object-array",
-    "object-array-in-npz", "truncated-file", "complex-array", "three-dimensional", "different-d", "bad-pool", "negative-permutations",
+    "object-array-in-npz", "truncated-file", "complex-array", "three-dimensional", "bad-pool", "negative-permutations",
+    "half-spectrum-of-rows", "labels-of-another-length", "labels-one-class", "labels-lone-pair", "labels-not-integer",
+    "negative-bootstrap",
 ]  # fmt: skip
 
 
@@ -179,3 +186,55 @@ def test_lenient_correlate_keeps_cosines_of_degenerate_maps():
     np.testing.assert_allclose(result["cosine_values"], expected, rtol=1e-6)
     assert result["idcor"] is None and result["p_value"] is None and "idcor" in result["errors"]
     assert result["null_ids"] == []
+
+
+def test_different_widths_give_svcca_cka_idcor_and_no_cosine(tmp_path, capsys):
+    """(60, 12) against (60, 5): every width-free metric equals its own reference; cosine is null with a note."""
+    from core.metrics import idcor, linear_cka, svcca
+
+    a, b = paired_maps()
+    narrow = b[:, :5]
+    assert main(["correlate", save(tmp_path, "a.npy", a), save(tmp_path, "n.npy", narrow), "--permutations", "7", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(narrow)
+    assert result["svcca"] == pytest.approx(svcca(ta, tb), rel=1e-12)
+    assert result["cka"] == pytest.approx(linear_cka(ta, tb), rel=1e-12)
+    reference = idcor(ta, tb, permutations=7, seed=0)
+    assert (result["idcor"], result["p_value"]) == pytest.approx((reference.idcor, reference.p_value), rel=1e-12)
+    assert result["cosine_mean"] is None and result["cosine_values"] == [] and "same shape" in result["cosine_note"]
+    assert (result["dim"], result["dim_a"], result["dim_b"]) == (None, 12, 5)
+    assert main(["correlate", save(tmp_path, "a.npy", a), save(tmp_path, "n.npy", narrow), "--permutations", "3",
+                 "--repairings", "2", "--bootstrap", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "features D = 12 (A), 5 (B)" in out and "cosine: n/a" in out
+
+
+def test_statistics_flags_add_their_keys_and_table_lines(tmp_path, capsys):
+    a, b = paired_maps(n=60, shape=(3, 4, 4))
+    labels = save(tmp_path, "labels.npy", np.arange(60) % 3)
+    argv = ["correlate", save(tmp_path, "a.npy", a), save(tmp_path, "b.npy", b), "--permutations", "10",
+            "--repairings", "2", "--bootstrap", "20", "--labels", labels, "--half-spectrum", "--power"]
+    assert main([*argv, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    expected = correlate(a, b, permutations=10, repairings=2, bootstrap=20, labels=np.arange(60) % 3,
+                         half_spectrum=True, cka=True, power=True)
+    for key in ("cosine_mean_ci", "svcca_ci", "idcor_ci", "p_value_within_class", "within_class_repaired_cosine_mean",
+                "within_class_repaired_svcca_std", "cka", "repaired_cka_mean", "dim"):
+        assert result[key] == pytest.approx(expected[key], rel=1e-12), key
+    assert result["dim"] == 3 * (16 + 4) // 2 and result["power"]["sizes"] == expected["power"]["sizes"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for text in ("95% interval", "IdCor within classes: p = ", "re-paired within classes", "half spectrum",
+                 "IdCor against the number of pairs", "half-sampling, 20 subsets of 30 of 60 pairs"):
+        assert text in out, text
+    low, high = result["cosine_mean_ci"]
+    assert f"[{low:.4f}, {high:.4f}]" in out
+
+
+def test_bootstrap_without_a_count_uses_the_default():
+    from core.metrics.bootstrap import DEFAULT_RESAMPLES
+    from precompute.cli import build_parser
+
+    args = build_parser().parse_args(["correlate", "a.npy", "b.npy", "--bootstrap"])
+    assert args.bootstrap == DEFAULT_RESAMPLES
+    assert build_parser().parse_args(["correlate", "a.npy", "b.npy"]).bootstrap == 0

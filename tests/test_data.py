@@ -9,14 +9,30 @@ import torchvision.datasets
 from PIL import Image
 
 from core.data.datasets import CIFAR10_CLASSES, DATASETS, DataNotFoundError, load_dataset
-from tests.conftest import CIFAR_TEST
+from tests.conftest import CIFAR_TEST, cifar_sample_pngs, needs_shared
 
 
-def png_by_index(index: int) -> tuple[np.ndarray, int]:
+def shared_png_by_index(index: int) -> tuple[np.ndarray, int]:
     """Independent reference: test-1000's PNG with canonical index `index` (HWC uint8) and its label."""
     (path,) = CIFAR_TEST.glob(f"*/{index:05d}.png")
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB")), CIFAR10_CLASSES.index(path.parent.name)
+
+
+def png_by_index(index: int) -> tuple[np.ndarray, int]:
+    """Independent reference on any clone: Foolbox's PNG of test image `index` (0-19, HWC uint8), read with PIL."""
+    path, label = cifar_sample_pngs()[index]
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")), label
+
+
+def canonical_folder(root, indices) -> None:
+    """Write Foolbox's samples `indices` as an ImageFolder with canonical file names (<class>/<index 5 digits>.png)."""
+    for index in indices:
+        pixels, label = png_by_index(index)
+        folder = root / CIFAR10_CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / f"{index:05d}.png")
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
@@ -26,13 +42,17 @@ def test_registry_entries(name):
     assert "test" in spec.splits
 
 
-def test_samples_are_test_images_0_to_19_pixel_exact():
+@pytest.mark.parametrize("reference", [
+    pytest.param(png_by_index, id="foolbox-pngs"),
+    pytest.param(shared_png_by_index, id="test-1000", marks=needs_shared(CIFAR_TEST)),
+])
+def test_samples_are_test_images_0_to_19_pixel_exact(reference):
     samples = load_dataset("samples")
     assert samples.images.shape == (20, 3, 32, 32) and samples.images.dtype == torch.uint8
     assert samples.ids == [str(i) for i in range(20)]
     assert samples.classes == list(CIFAR10_CLASSES)
     for i in range(20):
-        pixels, label = png_by_index(i)
+        pixels, label = reference(i)
         assert np.array_equal(samples.images[i].permute(1, 2, 0).numpy(), pixels), f"image {i}"
         assert samples.labels[i].item() == label, f"label of image {i}"
 
@@ -44,12 +64,24 @@ def test_samples_limit_size_and_split():
         load_dataset("samples", split="train")
 
 
+@needs_shared(CIFAR_TEST)
 def test_image_folder_with_canonical_names_is_in_index_order():
     """test-1000's file names are canonical indices: its first 20 are exactly Foolbox's samples."""
     folder = load_dataset(str(CIFAR_TEST), limit=20)
     samples = load_dataset("samples")
     assert folder.ids == samples.ids
     assert torch.equal(folder.images, samples.images) and torch.equal(folder.labels, samples.labels)
+    assert folder.classes == list(CIFAR10_CLASSES)
+
+
+def test_canonical_names_order_a_folder_by_index(tmp_path):
+    """Integer file names are canonical indices: a folder reads in index order, whatever the classes'
+    alphabetical order, and its first N are the first N of Foolbox's samples (8 classes: labels by name)."""
+    canonical_folder(tmp_path, range(19, -1, -1))
+    samples = load_dataset("samples")
+    folder = load_dataset(str(tmp_path), limit=12, classes=CIFAR10_CLASSES)
+    assert folder.ids == [str(i) for i in range(12)]
+    assert torch.equal(folder.images, samples.images[:12]) and torch.equal(folder.labels, samples.labels[:12])
     assert folder.classes == list(CIFAR10_CLASSES)
 
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, SHARED, needs_shared
 
 SCRIPT = str(REPO / "bench" / "gpu_checks.sh")
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -28,7 +28,7 @@ def test_a_missing_data_folder_stops_it_with_the_path_expected(tmp_path):
     assert not (tmp_path / "logs").exists()  # stopped before any work
 
 
-@pytest.mark.skipif(not (SHARED / "data" / "cifar10" / "test-1000").is_dir(), reason="needs ../shared")
+@needs_shared(SHARED / "data" / "cifar10" / "test-1000")
 def test_an_unknown_step_is_named_and_the_info_step_logs_the_versions(tmp_path):
     done = _run("info", "bogus", FMAPS_SHARED=str(SHARED), LOGS=str(tmp_path / "logs"))
     assert done.returncode == 2

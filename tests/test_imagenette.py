@@ -1,4 +1,4 @@
-"""Imagenette end to end (issue 6): real 224×224 images, random-weight ResNet-18 and ViT-B/16, tiny
+"""Imagenette end to end: real 224×224 images, random-weight ResNet-18 and ViT-B/16, tiny
 step counts: `precompute run` trains both map sets, correlates them, and the app's pages render it.
 
 No ImageNet weights can be had here, so the models keep their seeded random weights. A random
@@ -65,7 +65,8 @@ def _folder_by_prediction(model_name: str, root: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not IMAGENETTE_TAR.is_file(), reason=f"needs {IMAGENETTE_TAR}")
+@pytest.mark.skipif(not IMAGENETTE_TAR.is_file(), reason=f"needs {IMAGENETTE_TAR}: set FMAPS_SHARED=DIR to a folder "
+                    "holding data/imagenette/val-3925-224-jpeg-q75.tar (Imagenette 2's val split squashed to 224 x 224)")
 @pytest.mark.parametrize("model_name", ["resnet18", "vit_b_16"])
 def test_imagenette_run_and_app(model_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _folder_by_prediction(model_name, tmp_path)

@@ -17,7 +17,7 @@ import pytest
 from experiments.format import STATUS_KEPT
 from experiments.reader import Experiment, find_experiments
 from precompute.cli import main
-from tests.conftest import AKAMASTER, CIFAR_TEST, CIFAR_TRAIN, REPO
+from tests.conftest import AKAMASTER, CIFAR_TEST, CIFAR_TRAIN, REPO, SHIPPED_MODEL, needs_shared, skip_unless_shared
 
 SMALL_RUN = [
     "run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
@@ -47,6 +47,7 @@ def _env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One complete small experiment, computed once for this module (single thread, for comparisons)."""
+    skip_unless_shared(AKAMASTER, CIFAR_TEST, CIFAR_TRAIN)
     out = tmp_path_factory.mktemp("cache")
     result = subprocess.run([sys.executable, "-m", "precompute", *SMALL_RUN, "--out", str(out)],
                             env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -138,6 +139,7 @@ KILL_TRIALS = 10
 @pytest.fixture(scope="module")
 def kill_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], float]:
     """Checksums of an uninterrupted KILL_RUN and how long it took."""
+    skip_unless_shared(AKAMASTER, CIFAR_TEST, CIFAR_TRAIN)
     out = tmp_path_factory.mktemp("kill-reference")
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "precompute", *KILL_RUN, "--out", str(out)],
@@ -192,13 +194,14 @@ def test_torchrun_two_ranks_match_one_process(small_run: Path, tmp_path: Path) -
 def test_bad_input_stops_before_work(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import re
 
-    code = main(["run", "--data", str(CIFAR_TEST), "--checkpoint", str(AKAMASTER), *args, "--out", str(tmp_path)])
+    code = main(["run", "--data", "samples", "--checkpoint", str(SHIPPED_MODEL), *args, "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+@needs_shared(AKAMASTER, CIFAR_TEST)
 def test_checkpoint_for_another_model_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["run", "--model", "resnet18", "--checkpoint", str(AKAMASTER), "--data", str(CIFAR_TEST),
                  "--limit", "2", "--out", str(tmp_path / "c")])
@@ -210,7 +213,7 @@ def test_checkpoint_for_another_model_is_refused(tmp_path: Path, capsys: pytest.
 def test_out_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     target = tmp_path / "file.txt"
     target.write_text("keep me")
-    code = main(["run", "--data", str(CIFAR_TEST), "--checkpoint", str(AKAMASTER), "--out", str(target)])
+    code = main(["run", "--data", "samples", "--checkpoint", str(SHIPPED_MODEL), "--out", str(target)])
     assert code == 2 and "expected --out to be a directory" in capsys.readouterr().err
     assert target.read_text() == "keep me"
 
@@ -222,12 +225,13 @@ def test_unwritable_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
     try:
         if os.access(locked, os.W_OK):
             pytest.skip("running as a user that can write anywhere (root)")
-        code = main(["run", "--data", str(CIFAR_TEST), "--checkpoint", str(AKAMASTER), "--out", str(locked / "x")])
+        code = main(["run", "--data", "samples", "--checkpoint", str(SHIPPED_MODEL), "--out", str(locked / "x")])
         assert code == 2 and "writable" in capsys.readouterr().err
     finally:
         locked.chmod(0o700)
 
 
+@needs_shared(AKAMASTER, CIFAR_TEST, CIFAR_TRAIN)
 @pytest.mark.parametrize("fold", ["on", "off"])
 def test_fold_batchnorm_option_reaches_every_trainer_and_attack(fold: str, tmp_path: Path, monkeypatch) -> None:
     """`--fold-batchnorm` decides, in a real run, whether the attacks, the per-image maps and the class maps

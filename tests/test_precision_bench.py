@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.conftest import REPO
-
-_spec = importlib.util.spec_from_file_location("bench_precision", REPO / "bench" / "bench_precision.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from bench import bench_precision as bench
 
 
 def test_truncation_keeps_ten_mantissa_bits_against_a_float64_reference():

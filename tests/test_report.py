@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.attack_keys import attack_label
 from core.metrics.correlate import null_idcor_median
 from core.metrics.idcor import null_idcor
-from experiments.paper_numbers import attack_label
 from experiments.reader import Experiment
 from precompute.report_cmd import build_report
 

@@ -7,7 +7,6 @@ import pytest
 
 from tests.fake_experiment import write_fake_experiment
 from ui.compare import cosine_rows, cosine_table, image_maps, map_panels, missing_notes
-from ui.paper_numbers import attack_label
 from ui.pictures import AXIS_BOTTOM, axis_gutter
 
 RNG = np.random.default_rng(3)
@@ -54,8 +53,9 @@ def fake(tmp_path_factory):
 
 
 def test_image_maps_read_every_attack_in_order(fake):
-    maps = image_maps(fake, 3, attack_label)
-    assert [name for name, _, _ in maps] == ["essential"] + [f"adversarial, {attack_label(k)}" for k in fake.attack_keys]
+    maps = image_maps(fake, 3)
+    assert fake.attack_keys == ["fmn", "pgd-8"]
+    assert [name for name, _, _ in maps] == ["essential", "adversarial, FMN", "adversarial, PGD ε=8/255"]
     essential, _ = fake.essential_map(3)
     np.testing.assert_array_equal(maps[0][1], essential)
     for (_, m, status), key in zip(maps[1:], fake.attack_keys, strict=True):

@@ -19,8 +19,8 @@ def decode(uri: str) -> tuple[str, np.ndarray]:
     return picture.format, np.asarray(picture.convert("RGB"))
 
 
-def test_small_pictures_are_sent_exactly(cifar_test):
-    picture = cifar_test.images[0].numpy().transpose(1, 2, 0)  # (32, 32, 3) uint8, a real CIFAR-10 image
+def test_small_pictures_are_sent_exactly(cifar_samples):
+    picture = cifar_samples.images[0].numpy().transpose(1, 2, 0)  # (32, 32, 3) uint8, a real CIFAR-10 image
     kind, back = decode(thumbnail_uri(picture))
     assert kind == "PNG" and back.dtype == np.uint8
     np.testing.assert_array_equal(back, picture)

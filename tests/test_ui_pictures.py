@@ -210,35 +210,39 @@ def test_radial_bands_average_the_radial_profile_by_ring_size():
     assert radial_bands(np.ones((224, 224)))[-1][:2] == (129, 158)
 
 
-# ---------- the pictures rendering of one image's views (ui.views.build_pair_pictures, no Streamlit run) ----------
+# ---------- the pictures rendering of one image's views (ui.pair_pictures, no Streamlit run) ----------
 
 CLASSES = ("cat", "dog", "ship")
 
 
-def _views(size: int) -> dict:
+def _views(size: int, *, maps: bool = True):
+    """An ImageViews with random images and maps; without `maps`, no map, nothing filtered (a model is irrelevant)."""
     from ui.arrays import log_spectrum
+    from ui.image_views import ImageSide, ImageViews
 
     clean = RNG.random((3, size, size)).astype(np.float32)
     adversarial = np.clip(clean + 0.01, 0, 1)
-    essential = (RNG.random((3, size, size)) > 0.9).astype(np.float32)
-    adversarial_map = (RNG.random((3, size, size)) > 0.9).astype(np.float32)
     probs = np.array([0.7, 0.2, 0.1])
-    return {
-        "clean": clean, "label": 0, "clean_probs": probs, "adversarial": adversarial, "adv_probs": probs[::-1].copy(),
-        "success": True, "essential": essential, "adversarial_map": adversarial_map,
-        "filtered_clean": clean * 0.5, "filtered_adversarial": adversarial * 0.5,
-        "filtered_clean_probs": probs, "filtered_adversarial_probs": probs[::-1].copy(),
-        "spectrum_clean": log_spectrum(clean), "spectrum_adversarial": log_spectrum(adversarial),
-    }
+
+    def side(image: np.ndarray, probs: np.ndarray) -> ImageSide:
+        if not maps:
+            return ImageSide(image=image, probs=probs, spectrum=log_spectrum(image), map=None, map_status="not trained")
+        map_display = (RNG.random((3, size, size)) > 0.9).astype(np.float32)
+        return ImageSide(image=image, probs=probs, spectrum=log_spectrum(image), map=map_display, map_status="kept",
+                         filtered=image * 0.5, filtered_spectrum=log_spectrum(image * 0.5), filtered_probs=probs)
+
+    return ImageViews(clean=side(clean, probs), adversarial=side(adversarial, probs[::-1].copy()), label=0,
+                      success=True, linf=0.01, l2=0.5, cosine=None)
 
 
 def test_pair_pictures_have_every_view_at_one_size():
-    from ui.views import build_pair_pictures
+    from ui.pair_pictures import build_pair_pictures
 
     pictures = build_pair_pictures(_views(32), CLASSES)
-    shapes = {name: [p.shape for row in pictures[name] for p, _ in row]
-              for name in ("images", "maps_rgb", "maps_channels", "filtered", "spectra")}
-    assert [len(v) for v in shapes.values()] == [3, 2, 6, 2, 2]
+    rows = {"images": pictures.images, "maps_rgb": pictures.maps.maps_rgb, "maps_channels": pictures.maps.maps_channels,
+            "filtered": pictures.filtered, "spectra": pictures.spectra}
+    shapes = {name: [p.shape for row in panels for p, _ in row] for name, panels in rows.items()}
+    assert [len(v) for v in shapes.values()] == [3, 2, 6, 2, 4]
     left = axis_gutter(32)
     assert 18 <= left <= 26 and axis_gutter(32, 7) > left  # "-16" is narrower than "-112"
     framed = (192 + AXIS_BOTTOM, left + 192, 4)  # frequency pictures: 192 px plus their axes' gutters
@@ -246,64 +250,72 @@ def test_pair_pictures_have_every_view_at_one_size():
         "images": {(192, 192, 3)}, "filtered": {(192, 192, 3)},  # 32×32 enlarged 6×
         "maps_rgb": {framed}, "maps_channels": {framed}, "spectra": {framed}}
     for name in ("maps_rgb", "maps_channels", "spectra"):
-        assert {plot_area(p).shape for row in pictures[name] for p, _ in row} == {(192, 192, 3)}
-    bar = pictures["maps_channels_bar"][0]  # lined up with the heat maps' plot area, right of their axis gutter
+        assert {plot_area(p).shape for row in rows[name] for p, _ in row} == {(192, 192, 3)}
+    bar = pictures.maps.maps_channels_bar[0]  # lined up with the heat maps' plot area, right of their axis gutter
     assert bar.shape == (14, left + 384, 4) and (bar[:, :left, 3] == 0).all()
     np.testing.assert_array_equal(bar[:, left:, :3], colour_bar(colormap_lut(figures.MAP_SCALE), 384, 14))
-    assert "±16 cycles/image" in pictures["maps_channels_note"] and "Centre = zero frequency" in pictures["spectra_note"]
-    top3 = pictures["top3"].splitlines()
+    assert "±16 cycles/image" in pictures.maps.note and "Centre = zero frequency" in pictures.spectra_note
+    top3 = pictures.top3.splitlines()
     assert top3[0] == "| | clean | adversarial | clean × essential map | adversarial × adversarial map |"
     assert top3[2] == "| 1 | cat ✓ · 70.0 % | ship · 70.0 % | cat ✓ · 70.0 % | ship · 70.0 % |"
-    assert pictures["radial"].splitlines()[2].startswith("| 0 | ")
-    captions = [text for row in pictures["images"] for _, text in row]
+    assert pictures.maps.radial.splitlines()[2].startswith("| 0 | ")
+    captions = [text for row in pictures.images for _, text in row]
     assert captions[1] == "Adversarial image · predicted: ship (attack succeeded)"
+    assert [text for row in pictures.filtered for _, text in row] == [
+        "Clean image × essential map · predicted: cat", "Adversarial image × adversarial map · predicted: ship"]
 
 
 def test_pair_pictures_of_large_maps_native_or_pooled():
-    from ui.views import build_pair_pictures
+    from ui.pair_pictures import build_pair_pictures
 
     views = _views(224)
     native = build_pair_pictures(views, CLASSES)
-    rgb = plot_area(native["maps_rgb"][0][0][0])
+    rgb = plot_area(native.maps.maps_rgb[0][0][0])
     assert rgb.shape == (224, 224, 3)  # one pixel per frequency
-    np.testing.assert_array_equal(rgb, np.rint(views["essential"].transpose(1, 2, 0) * 255))
-    assert "native resolution" in native["maps_rgb_note"] and "zoom" in native["maps_rgb_note"]
+    np.testing.assert_array_equal(rgb, np.rint(views.essential.transpose(1, 2, 0) * 255))
+    assert "native resolution" in native.maps.note and "zoom" in native.maps.note
     pooled = build_pair_pictures(views, CLASSES, pooled=True)
-    rgb = plot_area(pooled["maps_rgb"][0][0][0])
+    rgb = plot_area(pooled.maps.maps_rgb[0][0][0])
     assert rgb.shape == (224, 224, 3)  # 32×32 cells, each 7×7 pixels: as large as the image beside it
     blocks = rgb.reshape(32, 7, 32, 7, 3)
     assert (blocks == blocks[:, :1, :, :1]).all()
-    assert "pooled to 32×32" in pooled["maps_rgb_note"] and "7×7" in pooled["maps_rgb_note"]
-    assert "±112 cycles/image" in pooled["maps_rgb_note"]
-    assert {p.shape for row in pooled["images"] for p, _ in row} == {(224, 224, 3)}
+    block_means = views.essential.reshape(3, 32, 7, 32, 7).mean(axis=(2, 4)).transpose(1, 2, 0)  # (32, 32, 3)
+    np.testing.assert_array_equal(blocks[:, 0, :, 0], np.rint(block_means * 255))
+    assert "pooled to 32×32" in pooled.maps.note and "7×7" in pooled.maps.note
+    assert "±112 cycles/image" in pooled.maps.note
+    assert {p.shape for row in pooled.images for p, _ in row} == {(224, 224, 3)}
 
 
 def test_pair_pictures_without_maps_or_model():
-    from ui.views import build_pair_pictures, top3_table
+    from ui.pair_pictures import build_pair_pictures
+    from ui.tables import top3_table
 
-    views = _views(32)
-    for key in ("essential", "adversarial_map", "filtered_clean", "filtered_adversarial", "filtered_clean_probs",
-                "filtered_adversarial_probs"):
-        views.pop(key)
+    views = _views(32, maps=False)
     pictures = build_pair_pictures(views, CLASSES)
-    assert not {"maps_rgb", "maps_channels", "radial", "filtered"} & set(pictures)
-    assert len(pictures["spectra"][0]) == 2 and len(pictures["images"][0]) == 3
-    assert top3_table({"label": None}, CLASSES) is None
-    assert top3_table({"label": 1, "clean_probs": np.array([0.1, 0.2, 0.7])}, ["a|b", "c", "d"]).splitlines()[-1] == \
+    assert pictures.maps is None and pictures.filtered is None
+    assert len(pictures.spectra[0]) == 2 and len(pictures.images[0]) == 3
+    assert pictures.top3.splitlines()[0] == "| | clean | adversarial |"
+    assert top3_table(None, [], CLASSES) is None
+    assert top3_table(1, [("clean", np.array([0.1, 0.2, 0.7]))], ["a|b", "c", "d"]).splitlines()[-1] == \
         "| 3 | a\\|b · 10.0 % |"
 
 
 def test_encoded_pair_pictures_are_pngs_with_margins():
     from PIL import Image
 
-    from ui.views import PICTURE_ROWS, build_pair_pictures, encode_pair_pictures
+    from ui.pair_pictures import build_pair_pictures, encode_pair_pictures
 
     pictures = build_pair_pictures(_views(32), CLASSES)
     shown = encode_pair_pictures(pictures)
-    for name in PICTURE_ROWS:
-        for row, encoded in zip(pictures[name], shown[name], strict=True):
+    pairs = [(pictures.images, shown.images), (pictures.maps.maps_rgb, shown.maps.maps_rgb),
+             (pictures.maps.maps_channels, shown.maps.maps_channels), (pictures.filtered, shown.filtered),
+             (pictures.spectra, shown.spectra), ([[pictures.spectra_bar]], [[shown.spectra_bar]]),
+             ([[pictures.maps.maps_channels_bar]], [[shown.maps.maps_channels_bar]])]
+    for rows, encoded_rows in pairs:
+        for row, encoded in zip(rows, encoded_rows, strict=True):
             for (array, text), (png, shown_text, width) in zip(row, encoded, strict=True):
                 decoded = np.asarray(Image.open(io.BytesIO(png)))
                 assert shown_text == text and width == array.shape[1] + 2 * PANEL_MARGIN == decoded.shape[1]
                 np.testing.assert_array_equal(decoded[:, PANEL_MARGIN:-PANEL_MARGIN, :array.shape[2]], array)
-    assert shown["top3"] == pictures["top3"] and isinstance(shown["spectra_bar"][0], bytes)
+    assert shown.top3 == pictures.top3 and shown.maps.radial == pictures.maps.radial
+    assert shown.spectra_note == pictures.spectra_note and shown.maps.note == pictures.maps.note

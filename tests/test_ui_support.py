@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from experiments.config import ExperimentConfig
+from ui.checkpoint import resolve_checkpoint
 from ui.compute import cosine_context, defend, filter_image
 from ui.downloads import csv_bytes, npy_bytes, npz_bytes, png_bytes
 from ui.live import BusyError, live_slot
-from ui.paper_numbers import TABLE_I, attack_label, eps_of, paper_row
-from ui.roots import DEMO_ROOT, cache_roots, resolve_checkpoint
+from ui.roots import DEMO_ROOT, cache_roots
 
 
 def test_npy_and_npz_round_trip():
@@ -173,15 +173,6 @@ def test_cosine_context_ranks_the_pair_among_the_stored_ones():
     assert cosine_context(None, 2) is None and cosine_context({"n": 2, "error": "only 2 images"}, 2) is None
 
 
-def test_paper_numbers_lookup():
-    assert paper_row("resnet20", 32, "fmn") == TABLE_I["fmn"]
-    assert paper_row("resnet20", 32, "pgd-1") == {"idcor": 0.59, "p_value": 0.02}
-    assert paper_row("vit_b_16", 224, "deepfool")["idcor"] == 0.56
-    assert paper_row("resnet20", 32, "pgd-5") is None
-    assert eps_of("pgd-8") == 8.0 and eps_of("fmn") is None
-    assert attack_label("pgd-3") == "PGD ε=3/255" and attack_label("deepfool") == "DeepFool"
-
-
 def test_cached_readers_match_the_stored_correlation(tmp_path):
     from experiments.reader import Experiment
     from tests.fake_experiment import write_fake_experiment
@@ -213,14 +204,15 @@ def test_train_live_on_a_real_image(akamaster_model, cifar_test_float):
     stages = []
     views = train_live(akamaster_model, image, label, attack="pgd", eps=8 / 255, lam=0.1, min_steps=30, max_steps=60,
                        progress=lambda stage, fraction: stages.append((stage, fraction)))
-    assert views["clean_pred"] == label and views["success"] and views["adv_pred"] != label
-    assert views["essential"].shape == (3, 32, 32) and views["adversarial_map"].shape == (3, 32, 32)
-    for name, probs_key, target in (("essential", "filtered_clean_probs", label),
-                                    ("adversarial", "filtered_adversarial_probs", views["adv_pred"])):
-        assert 31 <= views["steps"][name] <= 61
-        assert int(np.argmax(views[probs_key])) == target  # a kept map keeps its target class
-    e, a = views["essential"].astype(np.float64).ravel(), views["adversarial_map"].astype(np.float64).ravel()
-    assert views["cosine"] == pytest.approx(float(e @ a / (np.linalg.norm(e) * np.linalg.norm(a))), rel=1e-12)
+    run = views.lab
+    assert run.clean_pred == label and views.success and run.adv_pred != label
+    assert (run.attack, run.eps, run.lam) == ("pgd", 8 / 255, 0.1)
+    assert views.essential.shape == (3, 32, 32) and views.adversarial_map.shape == (3, 32, 32)
+    for name, side, target in (("essential", views.clean, label), ("adversarial", views.adversarial, run.adv_pred)):
+        assert 31 <= run.steps[name] <= 61
+        assert int(np.argmax(side.filtered_probs)) == target  # a kept map keeps its target class
+    e, a = views.essential.astype(np.float64).ravel(), views.adversarial_map.astype(np.float64).ravel()
+    assert views.cosine == pytest.approx(float(e @ a / (np.linalg.norm(e) * np.linalg.norm(a))), rel=1e-12)
     maps_progress = [f for stage, f in stages if stage == "maps"]
     assert maps_progress == sorted(maps_progress) and maps_progress[-1] == 1.0  # the bar only moves forward
 
@@ -286,9 +278,9 @@ def test_results_only_copy_is_detected_and_still_read(tmp_path):
 def test_rebuild_command_reproduces_the_configuration(config):
     import shlex
 
+    from experiments.rebuild import rebuild_command
     from precompute.cli import build_parser
     from precompute.run_cmd import config_from_args
-    from ui.roots import rebuild_command
 
     command = rebuild_command(config)
     assert command.startswith("python -m precompute run")

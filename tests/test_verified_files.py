@@ -31,13 +31,13 @@ def _new_store(root: Path) -> ExperimentStore:
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The relative names of the files the store reads to hash them, in order (the real hash still runs)."""
     names: list[str] = []
-    real = store_module.sha256_of
+    real = store_module.sha256_file
 
     def counting(path: str) -> str:
         names.append("/".join(Path(path).parts[-2:]))
         return real(path)
 
-    monkeypatch.setattr(store_module, "sha256_of", counting)
+    monkeypatch.setattr(store_module, "sha256_file", counting)
     return names
 
 

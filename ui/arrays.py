@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+POOL_SIZE = 32  # side of the pooled view of large maps, as the correlations pool them
+
 
 def frequency_axis(n: int) -> np.ndarray:
     """Frequency in cycles/image of each index of a centred axis of length n: -n//2 .. n - n//2 - 1.
@@ -39,6 +41,18 @@ def pool_map(map_display: np.ndarray, size: int) -> np.ndarray:
     if h % size or w % size:
         raise ValueError(f"expected H and W divisible by {size}, got {h}x{w}")
     return map_display.reshape(c, size, h // size, size, w // size).mean(axis=(2, 4))  # (C, size, size)
+
+
+def display_map(map_display: np.ndarray, pooled: bool, size: int = POOL_SIZE) -> tuple[np.ndarray, int]:
+    """A centred (C, H, W) map as a view shows it, and the frequencies one shown cell spans along each side.
+
+    pooled: block-average maps larger than `size` (and divisible by it) to (C, size, size), as the correlations
+    pool them (224 -> 32: 7 frequencies per cell); otherwise, and for small maps, the map itself and 1.
+    """
+    n = map_display.shape[-1]
+    if not pooled or n <= size or n % size:
+        return map_display, 1
+    return pool_map(map_display, size), n // size
 
 
 def radius_grid(height: int, width: int) -> np.ndarray:

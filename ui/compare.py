@@ -7,10 +7,11 @@ Streamlit, so tests call it directly. Maps arrive centred, (3, H, W) floats in [
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from core.attack_keys import attack_label
 from ui.arrays import cosine
 from ui.pictures import display_factor, image_picture, with_frequency_axes
 
@@ -19,10 +20,10 @@ COMPARE_PX = 160  # panel size: four maps with their axes fit side by side in a 
 NamedMap = tuple[str, np.ndarray | None, str]  # (label, (3, H, W) centred map or None, status sentence)
 
 
-def image_maps(experiment: object, index: int, attack_label: Callable[[str], str]) -> list[NamedMap]:
+def image_maps(experiment: object, index: int) -> list[NamedMap]:
     """Image `index`'s essential map, then its adversarial map under each attack of an opened Experiment, in order.
 
-    attack_label(key) -> the name to show ("PGD ε=8/255"). Missing maps are kept, as None with the reason.
+    Labelled with the attack's label ("adversarial, PGD ε=8/255"). Missing maps are kept, as None with the reason.
     """
     essential, status = experiment.essential_map(index)
     out: list[NamedMap] = [("essential", essential, status)]

@@ -25,6 +25,7 @@ from experiments.format import (
     adversarial_set,
 )
 from ui.arrays import cosine, filter_by_map, log_spectrum, perturbation_norms
+from ui.image_views import ImageSide, ImageViews, LabRun
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -45,58 +46,50 @@ def filter_image(image: np.ndarray, map_display: np.ndarray) -> np.ndarray:
     return filter_by_map(image, map_display)
 
 
-def assemble_views(
-    *, clean: np.ndarray, label: int | None, clean_probs: np.ndarray | None, adversarial: np.ndarray | None,
-    adv_probs: np.ndarray | None, success: bool | None, essential: np.ndarray | None, essential_status: str,
-    adversarial_map: np.ndarray | None, adversarial_status: str, model: nn.Module | None,
-) -> dict:
-    """One image's views as plain arrays and numbers: the dict that ui.views.render_pair_views draws.
-
-    Filtered images are computed here, and classified when a model is given.
-    """
-    views: dict = {
-        "clean": clean, "label": label, "clean_probs": clean_probs, "adversarial": adversarial,
-        "adv_probs": adv_probs, "success": success, "essential": essential, "essential_status": essential_status,
-        "adversarial_map": adversarial_map, "adversarial_status": adversarial_status,
-        "spectrum_clean": log_spectrum(clean),
-    }
-    if adversarial is not None:
-        views["linf"], views["l2"] = perturbation_norms(clean, adversarial)
-        views["spectrum_adversarial"] = log_spectrum(adversarial)
-    for name, image, map_display in (("clean", clean, essential), ("adversarial", adversarial, adversarial_map)):
-        if image is None or map_display is None:
-            continue
+def image_side(image: np.ndarray, probs: np.ndarray | None, map_display: np.ndarray | None, map_status: str,
+               model: nn.Module | None) -> ImageSide:
+    """One (3, H, W) image with its centred (3, H, W) map (or None): the image filtered by the map, both spectra,
+    and the model's probabilities (K,) on the filtered image when a model is given."""
+    filtered = filtered_spectrum = filtered_probs = None
+    if map_display is not None:
         filtered = filter_image(image, map_display)
-        views[f"filtered_{name}"] = filtered
-        views[f"spectrum_filtered_{name}"] = log_spectrum(filtered)
+        filtered_spectrum = log_spectrum(filtered)
         if model is not None:
-            views[f"filtered_{name}_probs"] = classify(model, filtered[None])[0]
-    if essential is not None and adversarial_map is not None:
-        views["cosine"] = cosine(essential, adversarial_map)
-    return views
+            filtered_probs = classify(model, filtered[None])[0]
+    return ImageSide(image=image, probs=probs, spectrum=log_spectrum(image), map=map_display, map_status=map_status,
+                     filtered=filtered, filtered_spectrum=filtered_spectrum, filtered_probs=filtered_probs)
 
 
-def build_image_views(experiment: object, index: int, attack_key: str | None, model: nn.Module | None) -> dict:
+def assemble_views(clean: ImageSide, adversarial: ImageSide | None, *, label: int | None, success: bool | None,
+                   image_id: str = "", index: int | None = None, attack_key: str | None = None,
+                   lab: LabRun | None = None) -> ImageViews:
+    """One image's views from its two sides (see `image_side`): the perturbation's norms and the maps' cosine added."""
+    linf = l2 = None
+    if adversarial is not None:
+        linf, l2 = perturbation_norms(clean.image, adversarial.image)
+    both_maps = clean.map is not None and adversarial is not None and adversarial.map is not None
+    return ImageViews(clean=clean, adversarial=adversarial, label=label, success=success, linf=linf, l2=l2,
+                      cosine=cosine(clean.map, adversarial.map) if both_maps else None, image_id=image_id,
+                      index=index, attack_key=attack_key, lab=lab)
+
+
+def build_image_views(experiment: object, index: int, attack_key: str | None, model: nn.Module | None) -> ImageViews:
     """Views of image `index` of an opened experiments.reader.Experiment under attack `attack_key`."""
     if not 0 <= index < experiment.n:
         raise ValueError(f"expected an image index in [0, {experiment.n}), got {index}")
     essential, essential_status = experiment.essential_map(index)
-    adversarial = adv_probs = adversarial_map = success = None
-    adversarial_status = "no attack chosen"
+    clean = image_side(experiment.image(index), np.asarray(experiment.probs()[index], dtype=np.float64), essential,
+                       essential_status, model)
+    adversarial = success = None
     if attack_key is not None:
         attack = experiment.attack(attack_key)
-        adversarial = np.asarray(attack["adversarial"][index], dtype=np.float32)
-        adv_probs = np.asarray(attack["adv_probs"][index], dtype=np.float64)
-        success = bool(attack["success"][index])
         adversarial_map, adversarial_status = experiment.adversarial_map(attack_key, index)
-    views = assemble_views(
-        clean=experiment.image(index), label=int(experiment.labels()[index]),
-        clean_probs=np.asarray(experiment.probs()[index], dtype=np.float64), adversarial=adversarial,
-        adv_probs=adv_probs, success=success, essential=essential, essential_status=essential_status,
-        adversarial_map=adversarial_map, adversarial_status=adversarial_status, model=model,
-    )
-    views.update(index=index, id=experiment.ids[index], attack_key=attack_key)
-    return views
+        adversarial = image_side(np.asarray(attack["adversarial"][index], dtype=np.float32),
+                                 np.asarray(attack["adv_probs"][index], dtype=np.float64), adversarial_map,
+                                 adversarial_status, model)
+        success = bool(attack["success"][index])
+    return assemble_views(clean, adversarial, label=int(experiment.labels()[index]), success=success,
+                          image_id=experiment.ids[index], index=index, attack_key=attack_key)
 
 
 def cosine_context(summary: dict | None, index: int) -> str | None:
@@ -193,18 +186,62 @@ class StepCounter(nn.Module):
         return self.model(x)
 
 
+def _train_pair_maps(
+    model: nn.Module, image: torch.Tensor, label: int, result: object, *, correct: bool, config: object,
+    report: Callable[[str, float], None],
+) -> tuple[dict[str, np.ndarray | None], dict[str, str], dict[str, int]]:
+    """The essential map of a correctly classified (3, H, W) image and, when the attack succeeded, the adversarial
+    map of the attack's adversarial image (`result`: core.attacks' result for a batch of one), trained together as
+    one batch. Returns, by map name ("essential", "adversarial"): the map (3, H, W) centred, or None where it was
+    not trained or not kept; its status sentence; the steps taken (trained maps only)."""
+    from core.map_training import train_maps
+
+    device = image.device
+    success = bool(result.success[0])
+    batch, targets, names = [], [], []
+    if correct:
+        batch.append(image)
+        targets.append(int(label))
+        names.append("essential")
+        if success:
+            batch.append(result.adversarial[0].to(device))
+            targets.append(int(result.adv_pred[0]))
+            names.append("adversarial")
+    maps: dict[str, np.ndarray | None] = {"essential": None, "adversarial": None}
+    status = {"essential": STATUS_TEXT[STATUS_MISCLASSIFIED],
+              "adversarial": STATUS_TEXT[STATUS_MISCLASSIFIED if not correct else STATUS_ATTACK_FAILED]}
+    steps: dict[str, int] = {}
+    if not batch:
+        return maps, status, steps
+    counter = StepCounter(model, lambda t: report("maps", min(1.0, t / (config.max_steps + 1))))
+    # no BatchNorm folding here: it traces the model with torch.fx, which patches nn.Module.__call__
+    # for the whole process while it runs and breaks other sessions' model calls (found by
+    # bench/load_test.py); for a batch of two images the folding would save nothing anyway
+    trained = train_maps(counter, torch.stack(batch), torch.tensor(targets, device=device), config,
+                         batch_size=len(batch), fuse_batchnorm=False)
+    display = to_display_order(trained.maps).cpu().numpy()  # (B, 3, H, W) centred
+    for row, name in enumerate(names):
+        kept = bool(trained.kept[row])
+        maps[name] = display[row] if kept else None
+        status[name] = STATUS_TEXT[STATUS_KEPT if kept else STATUS_LOST]
+        steps[name] = int(trained.steps[row])
+    report("maps", 1.0)
+    return maps, status, steps
+
+
 def train_live(
     model: nn.Module, image: np.ndarray, label: int, *, attack: str, eps: float | None, lam: float, min_steps: int,
     max_steps: int, lr: float = 0.01, tol: float = 1e-5, seed: int = 0,
     progress: Callable[[str, float], None] | None = None,
-) -> dict:
+) -> ImageViews:
     """Attack one (3, H, W) image, then train its essential and adversarial maps together (one batch of 2).
 
     label: the class the essential map must keep (the true label when known). progress(stage, fraction)
-    is called as work proceeds. Returns the views of `assemble_views` plus steps, attack, eps, lam.
+    is called as work proceeds. Returns the image's views with a LabRun: the settings, both predictions and
+    the steps each map took.
     """
     from core.attacks import run_attack
-    from core.map_training import MapTrainConfig, train_maps
+    from core.map_training import MapTrainConfig
 
     report = progress or (lambda stage, fraction: None)
     config = MapTrainConfig(lam=lam, lr=lr, min_steps=min_steps, max_steps=max_steps, tol=tol)
@@ -217,41 +254,13 @@ def train_live(
     adversarial = result.adversarial[0].cpu().numpy()
     clean_probs, adv_probs = classify(model, image[None])[0], classify(model, adversarial[None])[0]
     correct = bool(result.clean_pred[0] == y[0])
-    success = bool(result.success[0])
     report("attack", 1.0)
 
-    batch, targets, names = [], [], []
-    if correct:
-        batch.append(x[0])
-        targets.append(int(label))
-        names.append("essential")
-        if success:
-            batch.append(result.adversarial[0].to(device))
-            targets.append(int(result.adv_pred[0]))
-            names.append("adversarial")
-    maps: dict[str, np.ndarray | None] = {"essential": None, "adversarial": None}
-    status = {"essential": STATUS_TEXT[STATUS_MISCLASSIFIED],
-              "adversarial": STATUS_TEXT[STATUS_MISCLASSIFIED if not correct else STATUS_ATTACK_FAILED]}
-    steps = {}
-    if batch:
-        counter = StepCounter(model, lambda t: report("maps", min(1.0, t / (max_steps + 1))))
-        # no BatchNorm folding here: it traces the model with torch.fx, which patches nn.Module.__call__
-        # for the whole process while it runs and breaks other sessions' model calls (found by
-        # bench/load_test.py); for a batch of two images the folding would save nothing anyway
-        trained = train_maps(counter, torch.stack(batch), torch.tensor(targets, device=device), config,
-                             batch_size=len(batch), fuse_batchnorm=False)
-        display = to_display_order(trained.maps).cpu().numpy()  # (B, 3, H, W) centred
-        for row, name in enumerate(names):
-            kept = bool(trained.kept[row])
-            maps[name] = display[row] if kept else None
-            status[name] = STATUS_TEXT[STATUS_KEPT if kept else STATUS_LOST]
-            steps[name] = int(trained.steps[row])
-        report("maps", 1.0)
-    views = assemble_views(
-        clean=np.asarray(image, dtype=np.float32), label=int(label), clean_probs=clean_probs, adversarial=adversarial,
-        adv_probs=adv_probs, success=success, essential=maps["essential"], essential_status=status["essential"],
-        adversarial_map=maps["adversarial"], adversarial_status=status["adversarial"], model=model,
-    )
-    views.update(steps=steps, attack=attack, eps=eps, lam=lam, adv_pred=int(result.adv_pred[0]),
-                 clean_pred=int(result.clean_pred[0]))
-    return views
+    maps, status, steps = _train_pair_maps(model, x[0], int(label), result, correct=correct, config=config,
+                                           report=report)
+    clean_side = image_side(np.asarray(image, dtype=np.float32), clean_probs, maps["essential"], status["essential"],
+                            model)
+    adversarial_side = image_side(adversarial, adv_probs, maps["adversarial"], status["adversarial"], model)
+    lab = LabRun(attack=attack, eps=eps, lam=lam, clean_pred=int(result.clean_pred[0]),
+                 adv_pred=int(result.adv_pred[0]), steps=steps)
+    return assemble_views(clean_side, adversarial_side, label=int(label), success=bool(result.success[0]), lab=lab)

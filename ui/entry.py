@@ -11,11 +11,12 @@ app.py's `st.navigation` then runs this page again, as it always does.
 from __future__ import annotations
 
 import runpy
-from pathlib import Path
 
 import streamlit as st
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+from core.paths import repo_path
+
+APP = repo_path("app.py")
 
 
 def through_app() -> None:

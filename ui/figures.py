@@ -420,3 +420,43 @@ def eps_sweep_figure(eps: Sequence[float], series: dict[str, Sequence[float | No
 def figure_config(filename: str) -> dict:
     """st.plotly_chart config: the toolbar's camera button saves a 3× PNG named `filename` (no kaleido needed)."""
     return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 3}}
+
+
+def power_curve_figure(sizes: Sequence[int], p_values: np.ndarray, observed_n: int, title: str, *,
+                       alpha: float = 0.05, pairs_needed: int | None = None, height: int = 400) -> go.Figure:
+    """IdCor's permutation p against the number of pairs: every random subset (dots), their median (line), the
+    alpha line, the experiment's N and, when estimated, the pairs a median p < alpha needs. p_values (S, R)."""
+    p_values = np.asarray(p_values, dtype=np.float64)
+    fig = go.Figure()
+    for size, row in zip(sizes, p_values, strict=True):
+        fig.add_trace(go.Scatter(x=[size] * len(row), y=row, mode="markers", marker={"color": "#9ecae1", "size": 8},
+                                 name="random subsets", showlegend=bool(size == sizes[0]),
+                                 hovertemplate="%{x} pairs: p = %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=list(sizes), y=np.median(p_values, axis=1) if p_values.size else [], mode="lines+markers",
+                             name="median p", line={"color": "#1f77b4"}, marker={"size": 10}))
+    fig.add_hline(y=alpha, line_dash="dash", line_color="#d62728", annotation_text=f"p = {alpha:g}",
+                  annotation_position="bottom right")
+    fig.add_vline(x=observed_n, line_color="#2ca02c", annotation_text=f"this experiment, N = {observed_n}",
+                  annotation_position="top left")
+    if pairs_needed is not None and pairs_needed != observed_n:
+        fig.add_vline(x=pairs_needed, line_dash="dot", line_color="#ff7f0e", annotation_text=f"needed ≈ {pairs_needed}",
+                      annotation_position="top right")
+    fig.update_xaxes(title_text="pairs of maps (random subsets of the experiment's pairs)",
+                     range=[0, max([observed_n, *sizes, pairs_needed or 0]) * 1.08])
+    fig.update_yaxes(title_text="IdCor permutation p-value", range=[0, 1.05])
+    fig.update_layout(legend={"orientation": "h", "y": -0.3})
+    return _style(fig, title, height)
+
+
+def noise_ceiling_figure(metrics: Sequence[str], ceiling: Sequence[float | None],
+                         attacks: dict[str, Sequence[float | None]], title: str, *, height: int = 380) -> go.Figure:
+    """Grouped bars: each metric for two trainings of the essential maps (the ceiling) and for every attack."""
+    fig = go.Figure(go.Bar(x=list(metrics), y=[np.nan if v is None else v for v in ceiling],
+                           name="noise ceiling (essential vs essential, trained twice)", marker_color="#7f7f7f"))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
+    for i, (name, values) in enumerate(attacks.items()):
+        fig.add_trace(go.Bar(x=list(metrics), y=[np.nan if v is None else v for v in values],
+                             name=f"essential vs adversarial, {name}", marker_color=palette[i % len(palette)]))
+    fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.3})
+    fig.update_yaxes(title_text="similarity")
+    return _style(fig, title, height)

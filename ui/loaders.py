@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set
+from experiments.format import ESSENTIAL, STATUS_KEPT, adversarial_set, pooled_name
 from experiments.reader import Experiment, ExperimentListing, find_experiments
 from experiments.store import CacheError
 from experiments.verified import VerifiedFiles
 from experiments.verified import default_path as default_verified_path
 from ui.arrays import filter_by_map
-from ui.roots import manifest_stamp, resolve_checkpoint
+from ui.checkpoint import resolve_checkpoint
+from ui.image_views import ImageViews
+from ui.roots import manifest_stamp
 
 if TYPE_CHECKING:
     from torch import nn
@@ -77,7 +79,7 @@ def model_id(experiment: Experiment) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=64)  # ~5 MB per entry at 224×224
 def image_views(path: str, stamp: int, index: int, attack_key: str | None, _model: nn.Module | None,
-                model_key: str) -> dict:
+                model_key: str) -> ImageViews:
     """Everything Explore shows for one image and attack (see ui.compute.build_image_views)."""
     from ui.compute import build_image_views
 
@@ -85,7 +87,9 @@ def image_views(path: str, stamp: int, index: int, attack_key: str | None, _mode
     return build_image_views(experiment, index, attack_key, _model)
 
 
-def cached_image_views(experiment: Experiment, index: int, attack_key: str | None, model: nn.Module | None) -> dict:
+def cached_image_views(experiment: Experiment, index: int, attack_key: str | None,
+                       model: nn.Module | None) -> ImageViews:
+    """image_views of an opened experiment: a copy per call (st.cache_data), keyed by the manifest's version."""
     return image_views(experiment.path, manifest_stamp(experiment.path), int(index), attack_key, model,
                        model_id(experiment) if model is not None else "none")
 
@@ -178,8 +182,8 @@ def _paired_maps(path: str, stamp: int, attack_key: str) -> dict:
     pool = experiment.config.pool
     for label, data in out.items():
         rows = np.asarray(data["row"])[positions]
-        if f"pooled_{pool}" in data or data["maps"].shape[-1] <= 32:
-            source = data.get(f"pooled_{pool}", data["maps"])
+        if pooled_name(pool) in data or data["maps"].shape[-1] <= 32:
+            source = data.get(pooled_name(pool), data["maps"])
             result[label] = np.asarray(source[rows], dtype=np.float32)  # (P, 3, h, w), 32×32 for large maps
         else:  # large maps without a stored pooled copy: pool a chunk at a time (never all maps in memory)
             import torch

@@ -10,11 +10,12 @@ import os
 
 import streamlit as st
 
-from experiments.format import TEST
+from experiments.format import TEST, classify_dir, data_stage, npy_path
 from experiments.reader import Experiment, ExperimentListing
+from experiments.rebuild import rebuild_command
 from experiments.store import CacheError
 from ui.loaders import list_experiments, open_experiment
-from ui.roots import BUILD_COMMAND, DEMO_ROOT, RESULTS_ROOT, USER_ROOT, cache_roots, rebuild_command, roots_stamp
+from ui.roots import BUILD_COMMAND, DEMO_ROOT, RESULTS_ROOT, USER_ROOT, cache_roots, roots_stamp
 
 PICKER_KEY = "experiment"
 
@@ -72,7 +73,7 @@ def other_large_experiments(current: Experiment, at_least: int = 100) -> list[st
     for item in _listings():
         if not item.ok or os.path.abspath(item.path) == os.path.abspath(current.path):
             continue
-        n = item.stages.get(TEST, {}).get("n")
+        n = item.stages.get(data_stage(TEST), {}).get("n")
         if isinstance(n, int) and n >= at_least:
             labels.append(_label(item))
     return labels
@@ -91,7 +92,7 @@ def current_experiment() -> Experiment | None:
     except (CacheError, OSError, KeyError, ValueError) as err:
         st.error(f"Could not open the experiment {os.path.basename(path)}: {err}")
         return None
-    if not experiment.has(f"{TEST}/classify/probs.npy"):  # a run still in progress, or stopped early
+    if not experiment.has(npy_path(classify_dir(TEST), "probs")):  # a run still in progress, or stopped early
         st.warning(f"The experiment {experiment.id} is incomplete: its images are not classified yet. Finish it by "
                    "running its `python -m precompute run` command again (it resumes), or pick another one.")
         return None

@@ -31,6 +31,9 @@ AXIS_TICK = 3  # tick length in pixels
 AXIS_BOTTOM = 16  # gutter for the horizontal axis' labels
 NAN_RGB = (128, 128, 128)  # "no value" (NaN) in a heat map: mid-grey, outside every scale used here
 
+Panel = tuple[np.ndarray, str]  # an (H, W, 3) uint8 picture (or (H, W, 4) RGBA: frequency axes) and its caption
+Shown = tuple[bytes, str, int]  # a panel as shown: PNG bytes (with transparent margins), caption, width in px
+
 
 def _rgb(colour: str) -> tuple[float, float, float]:
     """'#rrggbb' or 'rgb(r, g, b)' -> (r, g, b) in 0..255."""
@@ -268,7 +271,7 @@ def encode_png(picture: np.ndarray) -> bytes:
 
 
 __all__ = [
-    "AXIS_BOTTOM", "AXIS_RGB", "LUT_SIZE", "NAN_RGB", "PANEL_MARGIN", "PANEL_PX", "axis_gutter", "colormap_lut",
+    "AXIS_BOTTOM", "AXIS_RGB", "LUT_SIZE", "NAN_RGB", "PANEL_MARGIN", "PANEL_PX", "Panel", "Shown", "axis_gutter", "colormap_lut",
     "colour_bar", "display_factor", "encode_png", "frequency_ticks", "heat_picture", "image_picture", "indented",
     "pad_transparent", "upscale", "value_range", "with_frequency_axes", "with_margin",
 ]

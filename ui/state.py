@@ -1,7 +1,7 @@
 """Per-session state, set up once behind a guard. User data lives here only (never in module globals).
 
 Keys:
-    lab_result     dict | None   the last live training's views (ui.compute.train_live)
+    lab_result     ImageViews | None   the last live training's views with its LabRun (ui.compute.train_live)
     lab_error      str | None    the last Lab error shown to the user
     lab_figures    dict          the Plotly figures of lab_result (built once per result)
     explore_image  int            (widget) the image picked in Explore; set by gallery buttons too

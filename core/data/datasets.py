@@ -4,11 +4,15 @@
     load_dataset("cifar10", split="test", root="~/data", download=True)
     load_dataset("imagenette", split="val", root="~/data")      # resized to 224 x 224
     load_dataset("../shared/data/cifar10/test-1000", limit=100)  # any ImageFolder directory
+    load_dataset("my-folder", classes=CIFAR10_CLASSES)   # labels follow the model's class names
 
 Every source gives an `ImageSet` (uint8 images (N, 3, S, S), int64 labels, class names, string
 ids). Ids are canonical indices ("0", "1", ...) where the source has them (CIFAR-10, Foolbox
 samples, folders whose file names are integers: those are then ordered by that index, so the
 first N images are the same whichever source holds them), else relative file paths.
+With `classes` (the model's class names in label order, `core.models.registry.model_class_names`)
+a folder's labels follow its class folders' names rather than their sorted order, so a folder that
+holds only some of the classes keeps their true label indices (`label_by_class_names`).
 Resizing (when `size` differs from the stored size) is a plain bilinear resize to size x size, as
 in `image_folder`; Imagenette is squashed to 224 x 224 like the paper's pipeline.
 """
@@ -17,9 +21,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +36,7 @@ from core.data.image_folder import (
     list_image_folder,
     load_image_folder,
 )
+from core.paths import repo_path
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # torchvision's Imagenette, in WordNet-id order (= sorted folder names), first common name of each
@@ -45,6 +49,8 @@ IMAGENETTE_CLASSES = (
     "French horn", "garbage truck", "gas pump", "golf ball", "parachute",
 )  # fmt: skip
 IMAGENETTE_VARIANTS = ("full", "320px", "160px")  # torchvision archive variants, preferred first
+# other names a class folder may carry for a model class: Imagenette's WordNet ids (torchvision's folder names)
+CLASS_ALIASES: dict[str, tuple[str, ...]] = {name: (wnid,) for name, wnid in zip(IMAGENETTE_CLASSES, IMAGENETTE_WNIDS, strict=True)}
 
 
 class DataNotFoundError(ValueError):
@@ -61,6 +67,52 @@ class DataSpec:
     splits: tuple[str, ...]  # accepted `split` values
     description: str
     load: Callable[[str, int | None, int, str | None, bool], ImageSet]  # (split, limit, size, root, download)
+
+
+def _name_key(name: str) -> str:
+    """A class name with spelling differences removed: 'English_springer' and 'english springer' agree."""
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def class_name_indices(names: Sequence[str], classes: Sequence[str]) -> list[int] | None:
+    """The model's label index of every folder class name, or None unless each name is one of `classes`
+    (or an alias in `CLASS_ALIASES`) and no two names are the same class."""
+    lookup: dict[str, int] = {}
+    for index, name in enumerate(classes):
+        for alias in (name, *CLASS_ALIASES.get(name, ())):
+            lookup.setdefault(_name_key(alias), index)
+    indices = [lookup.get(_name_key(name)) for name in names]
+    if None in indices or len(set(indices)) != len(indices):
+        return None
+    return [int(i) for i in indices if i is not None]
+
+
+def check_class_names(names: Sequence[str], classes: Sequence[str] | None, source: str) -> list[int] | None:
+    """How a source's class names (`names`, in its label order) map to the model's `classes`.
+
+    Returns the model's label index per name when every name is a model class, None when labels stay
+    as they are (no `classes`, or other names but one class per model output); a ValueError showing
+    both lists when the names do not match and the counts differ, since the labels would then be wrong.
+    """
+    if classes is None:
+        return None
+    indices = class_name_indices(names, classes)
+    if indices is None and len(names) != len(classes):
+        raise ValueError(
+            f"expected the classes of {source!r} to carry the model's class names or to number {len(classes)} "
+            f"(one per output), got {len(names)}: {list(names)}; the model's classes: {list(classes)}"
+        )
+    return indices
+
+
+def label_by_class_names(data: ImageSet, classes: Sequence[str] | None, source: str) -> ImageSet:
+    """`data` with labels that follow its class names: the model's label indices and `classes` as its
+    class list when every name is a model class; unchanged otherwise (see `check_class_names`)."""
+    indices = check_class_names(data.classes, classes, source)
+    if indices is None or classes is None:
+        return data
+    labels = torch.tensor(indices, dtype=torch.int64)[data.labels] if len(data.labels) else data.labels  # (N,)
+    return ImageSet(data.images, labels, list(classes), data.ids)
 
 
 def _check_split(name: str, split: str, splits: tuple[str, ...]) -> None:
@@ -81,8 +133,7 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def default_data_root() -> str:
     """Where torchvision data sets live unless `root` is given: $FMAPS_DATA_ROOT or <repo>/cache/datasets."""
-    repo = Path(__file__).resolve().parents[2]
-    return os.environ.get("FMAPS_DATA_ROOT", str(repo / "cache" / "datasets"))
+    return os.environ.get("FMAPS_DATA_ROOT", repo_path("cache", "datasets"))
 
 
 def _load_samples(split: str, limit: int | None, size: int, root: str | None, download: bool) -> ImageSet:
@@ -183,6 +234,7 @@ def load_dataset(
     size: int | None = None,
     root: str | None = None,
     download: bool = False,
+    classes: Sequence[str] | None = None,
 ) -> ImageSet:
     """Images from a registered data set (`DATASETS`) or an ImageFolder directory.
 
@@ -190,6 +242,8 @@ def load_dataset(
     limit: first N images (canonical order where there is one). size: square side in pixels
     (default: the data set's; for a directory, the images' own size, which must then be uniform).
     root / download: where torchvision data sets live and whether they may be fetched.
+    classes: the model's class names in label order (None: labels as the source gives them); see
+    `label_by_class_names` for how a folder's names then pick its labels.
     """
     if limit is not None and limit < 1:
         raise ValueError(f"expected limit >= 1 or None, got {limit}")
@@ -197,26 +251,36 @@ def load_dataset(
         raise ValueError(f"expected size >= 1 or None, got {size}")
     if source in DATASETS:
         spec = DATASETS[source]
-        return spec.load(split, limit, size or spec.default_size, root, download)
+        return label_by_class_names(spec.load(split, limit, size or spec.default_size, root, download), classes, source)
     if not os.path.isdir(source):
         raise ValueError(f"expected one of {sorted(DATASETS)} or an ImageFolder directory, got {source!r}")
-    samples, _ = list_image_folder(source)
+    samples, names = list_image_folder(source)
+    check_class_names(names, classes, source)  # refuse mismatched names before decoding every image
     by_index = canonical_indices(samples) is not None
-    return load_image_folder(source, size=size, limit=limit, sort_by_canonical_index=by_index)
+    return label_by_class_names(load_image_folder(source, size=size, limit=limit, sort_by_canonical_index=by_index),
+                                classes, source)
 
 
-def check_source(source: str, split: str = "test", limit: int | None = None, root: str | None = None) -> None:
-    """Refuse, before a long job starts, a source that `load_dataset(source, split, limit, root=root)`
-    (download=False) would fail on; returns None when it will load.
+def check_source(
+    source: str,
+    split: str = "test",
+    limit: int | None = None,
+    root: str | None = None,
+    classes: Sequence[str] | None = None,
+) -> None:
+    """Refuse, before a long job starts, a source that `load_dataset(source, split, limit, root=root,
+    classes=classes)` (download=False) would fail on; returns None when it will load.
 
-    A directory: every image the load would read is decoded once (a not-an-image, empty, truncated
-    or oversized file is a ValueError naming it). A registered data set: the split is known and
-    its files are where the loader looks (presence only; the loader still checks integrity).
+    A directory: its class names fit `classes` (see `check_class_names`), and every image the load
+    would read is decoded once (a not-an-image, empty, truncated or oversized file is a ValueError
+    naming it). A registered data set: its classes fit, the split is known and its files are where
+    the loader looks (presence only; the loader still checks integrity).
     """
     if limit is not None and limit < 1:
         raise ValueError(f"expected limit >= 1 or None, got {limit}")
     if source in DATASETS:
         spec = DATASETS[source]
+        check_class_names(spec.classes, classes, source)
         _check_split(source, split, spec.splits)
         base = os.path.expanduser(root or default_data_root())
         if source == "samples" and importlib.util.find_spec("foolbox") is None:
@@ -237,5 +301,6 @@ def check_source(source: str, split: str = "test", limit: int | None = None, roo
         return
     if not os.path.isdir(source):
         raise ValueError(f"expected one of {sorted(DATASETS)} or an ImageFolder directory, got {source!r}")
-    samples, _ = list_image_folder(source)
+    samples, names = list_image_folder(source)
+    check_class_names(names, classes, source)
     check_image_folder(source, limit=limit, sort_by_canonical_index=canonical_indices(samples) is not None)

@@ -58,6 +58,20 @@ def idcor_caveat(summary: dict) -> str | None:
     return None
 
 
+def svcca_interval_caveat(summary: dict) -> str | None:
+    """A sentence when SVCCA's half-sampling interval comes from subsamples with forced unit correlations."""
+    m, k_a, k_b = summary.get("bootstrap_subsample"), summary.get("svcca_k_a"), summary.get("svcca_k_b")
+    if summary.get("svcca_ci") is None or m is None or k_a is None or k_b is None or min(k_a, k_b) == 0:
+        return None
+    forced = forced_unit_correlations(m, k_a, k_b)
+    if forced == 0:
+        return None
+    return (f"SVCCA's interval is too narrow: each subsample has {m} pairs, so about {forced} of its "
+            f"{min(k_a, k_b)} canonical correlations are 1 for any pairing, and its spread understates the "
+            "full set's.")
+
+
 def correlation_caveats(summary: dict) -> list[str]:
     """Every caveat that applies to one correlation summary (empty when its numbers can be read as they are)."""
-    return [text for text in (svcca_caveat(summary), idcor_caveat(summary)) if text]
+    texts = (svcca_caveat(summary), svcca_interval_caveat(summary), idcor_caveat(summary))
+    return [text for text in texts if text]

@@ -15,6 +15,7 @@ every device.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,34 +72,64 @@ def null_idcor(id_x: float, id_y: float, shuffled_ids: np.ndarray) -> np.ndarray
     return (id_x + id_y - np.asarray(shuffled_ids, dtype=np.float64)) / max(id_x, id_y)
 
 
-def idcor(x: Tensor, y: Tensor, permutations: int = 100, seed: int = 0) -> IdCorResult:
-    """IdCor of paired rows x (N, Dx) and y (N, Dy) with a `permutations`-fold permutation test."""
+def idcor_sq_distances(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Squared distances of the preprocessed rows of paired x (N, Dx) and y (N, Dy): two (N, N) float64 matrices.
+
+    D²([X | Y]) is their sum; every resampling of IdCor (permutations, subsamples) re-indexes these two matrices.
+    """
     if x.ndim != 2 or y.ndim != 2:
         raise ValueError(f"expected two (N, D) arrays, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"expected the same number of rows (paired data), got {x.shape[0]} and {y.shape[0]}")
     if x.shape[0] < 3:
         raise ValueError(f"expected at least 3 paired rows for IdCor, got {x.shape[0]}")
+    return squared_distances(idcor_preprocess(x)), squared_distances(idcor_preprocess(y.to(x.device)))
+
+
+def reindexed(d2: Tensor, rows: Tensor) -> Tensor:
+    """D²[rows][:, rows] as a fresh (len(rows), len(rows)) tensor: the distances of the selected / reordered points."""
+    return d2.index_select(0, rows).index_select(1, rows)
+
+
+def shuffled_joint_ids(d2_x: Tensor, d2_y: Tensor, perms: Iterable[Tensor]) -> np.ndarray:
+    """ID of [X | Y[perm]] for each perm (N,): D²(X) + D²(Y)[perm][:, perm], no distance recomputed."""
+    n = d2_x.shape[0]
+    ids = []
+    for perm in perms:
+        perm = perm.to(d2_x.device)  # (N,)
+        rows = d2_y.index_select(0, perm)  # (N, N) = D²(Y)[perm]: contiguous row copies
+        d2_joint = torch.gather(rows, 1, perm.expand(n, n))  # (N, N) = D²(Y)[perm][:, perm], a fresh tensor
+        d2_joint += d2_x
+        ids.append(_twonn_id_in_place(d2_joint))
+    return np.asarray(ids, dtype=np.float64)
+
+
+def permutation_p_value(shuffled_ids: np.ndarray, id_joint: float) -> float | None:
+    """(#{shuffled IDs < id_joint} + 1) / (P + 1); None without shuffles."""
+    count = len(shuffled_ids)
+    return float(((np.asarray(shuffled_ids) < id_joint).sum() + 1) / (count + 1)) if count else None
+
+
+def idcor_from_ids(id_x: float, id_y: float, id_joint: float) -> float:
+    """(id_x + id_y - id_joint) / max(id_x, id_y)."""
+    return (id_x + id_y - id_joint) / max(id_x, id_y)
+
+
+def idcor(x: Tensor, y: Tensor, permutations: int = 100, seed: int = 0) -> IdCorResult:
+    """IdCor of paired rows x (N, Dx) and y (N, Dy) with a `permutations`-fold permutation test."""
     if permutations < 0:
         raise ValueError(f"expected permutations >= 0, got {permutations}")
+    d2_x, d2_y = idcor_sq_distances(x, y)  # (N, N) each
     n = x.shape[0]
-    d2_x = squared_distances(idcor_preprocess(x))  # (N, N)
-    d2_y = squared_distances(idcor_preprocess(y.to(x.device)))  # (N, N)
     id_x = twonn_id_from_sq_distances(d2_x)
     id_y = twonn_id_from_sq_distances(d2_y)
     id_joint = twonn_id_from_sq_distances(d2_x + d2_y)
     generator = permutation_generator(seed)
-    shuffled = np.empty(permutations, dtype=np.float64)
-    for i in range(permutations):
-        perm = torch.randperm(n, generator=generator).to(x.device)  # (N,)
-        rows = d2_y.index_select(0, perm)  # (N, N) = D²(Y)[perm]: contiguous row copies
-        d2_joint = torch.gather(rows, 1, perm.expand(n, n))  # (N, N) = D²(Y)[perm][:, perm], a fresh tensor
-        d2_joint += d2_x
-        shuffled[i] = _twonn_id_in_place(d2_joint)
-    p_value = float(((shuffled < id_joint).sum() + 1) / (permutations + 1)) if permutations else None
+    perms = (torch.randperm(n, generator=generator) for _ in range(permutations))
+    shuffled = shuffled_joint_ids(d2_x, d2_y, perms)
     return IdCorResult(
-        idcor=(id_x + id_y - id_joint) / max(id_x, id_y),
-        p_value=p_value,
+        idcor=idcor_from_ids(id_x, id_y, id_joint),
+        p_value=permutation_p_value(shuffled, id_joint),
         id_x=id_x,
         id_y=id_y,
         id_joint=id_joint,

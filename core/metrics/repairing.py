@@ -9,6 +9,8 @@ of the true pairing over this baseline belongs to the pair.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor
 
@@ -31,7 +33,7 @@ def random_derangement(n: int, generator: torch.Generator) -> Tensor:
             return perm
 
 
-def _check_repairings(repairings: int) -> None:
+def check_repairings(repairings: int) -> None:
     if repairings < 1:
         raise ValueError(f"expected repairings >= 1, got {repairings}")
 
@@ -42,18 +44,18 @@ def repaired_cosine(a: Tensor, b: Tensor, repairings: int = 10, seed: int = 0) -
     Returns {"values": (repairings, N) float64 tensor, "mean", "std" (population std over all
     values, comparable to the paired cosine std), "means": per-derangement means, "repairings"}.
     """
-    _check_repairings(repairings)
+    check_repairings(repairings)
+    generator = torch.Generator().manual_seed(seed)
+    return cosines_under_pairings(a, b, (random_derangement(a.shape[0], generator) for _ in range(repairings)))
+
+
+def cosines_under_pairings(a: Tensor, b: Tensor, pairings: Iterable[Tensor]) -> dict:
+    """Cosines of a[i] vs b[perm[i]] for each perm (N,) in pairings: the dict `repaired_cosine` documents."""
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"expected two (N, D) arrays of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    generator = torch.Generator().manual_seed(seed)
-    values = torch.stack(
-        [
-            cosine_similarities(a, b[random_derangement(a.shape[0], generator).to(b.device)])
-            for _ in range(repairings)
-        ]
-    )  # (repairings, N)
+    values = torch.stack([cosine_similarities(a, b[perm.to(b.device)]) for perm in pairings])  # (repairings, N)
     mean, std = cosine_summary(values.flatten())
-    return {"values": values, "mean": mean, "std": std, "means": values.mean(dim=1).tolist(), "repairings": repairings}
+    return {"values": values, "mean": mean, "std": std, "means": values.mean(dim=1).tolist(), "repairings": len(values)}
 
 
 def repaired_svcca(a: Tensor, b: Tensor, repairings: int = 10, seed: int = 0, accept_rate: float = 0.99) -> dict:
@@ -62,18 +64,26 @@ def repaired_svcca(a: Tensor, b: Tensor, repairings: int = 10, seed: int = 0, ac
     The SVD reduction of b[perm] is the reduction of b with its rows permuted (the right
     singular vectors do not depend on row order), so each set is reduced once.
     """
-    _check_repairings(repairings)
+    check_repairings(repairings)
+    generator = torch.Generator().manual_seed(seed)
+    pairings = (random_derangement(a.shape[0], generator) for _ in range(repairings))
+    return svcca_under_pairings(a, b, pairings, accept_rate)
+
+
+def svcca_under_pairings(a: Tensor, b: Tensor, pairings: Iterable[Tensor], accept_rate: float = 0.99) -> dict:
+    """SVCCA of a vs b[perm] for each perm (N,) in pairings: the dict `repaired_svcca` documents."""
     a, b = check_paired_rows(a, b, accept_rate)
     reduced_a, reduced_b = svd_reduction(a, accept_rate), svd_reduction(b, accept_rate)  # (N, k1), (N, k2)
-    generator = torch.Generator().manual_seed(seed)
-    values = [
-        details_from_reduced(reduced_a, reduced_b[random_derangement(a.shape[0], generator).to(b.device)]).svcca
-        for _ in range(repairings)
-    ]
+    values = [details_from_reduced(reduced_a, reduced_b[perm.to(b.device)]).svcca for perm in pairings]
+    return spread_of(values)
+
+
+def spread_of(values: list[float]) -> dict:
+    """{"values", "mean", "std" (population), "repairings"} of one metric over several re-pairings."""
     spread = torch.tensor(values, dtype=torch.float64)
     return {
         "values": values,
         "mean": float(spread.mean()),
         "std": float(spread.std(correction=0)),
-        "repairings": repairings,
+        "repairings": len(values),
     }

@@ -36,6 +36,23 @@ def svd_reduction(x: Tensor, accept_rate: float = 0.99) -> Tensor:
     return x @ vh[:k].T  # (N, k)
 
 
+def reduction_from_gram(gram: Tensor, accept_rate: float = 0.99) -> Tensor:
+    """`svd_reduction` of the rows X whose Gram matrix G = X·Xᵀ (N, N) is given: (N, N) -> (N, k).
+
+    X = U·S·Vᵀ gives X·V[:, :k] = U[:, :k]·S[:k] and G = U·S²·Uᵀ, so an (N, N) eigendecomposition replaces the
+    SVD of an (N, D) matrix; for D much larger than N (3072 features, a few hundred rows) and many row subsets of
+    one set (the SVCCA interval) it is far cheaper. Eigenvalues below N·eps·λ_max are rounding noise of a rank
+    deficiency and count as 0 (their square roots, ~1e-8·s_max, would otherwise enter the cumulative sum).
+    """
+    eigenvalues, eigenvectors = torch.linalg.eigh(gram.double())  # ascending, (N,), (N, N)
+    eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)  # descending
+    tolerance = gram.shape[0] * torch.finfo(torch.float64).eps * eigenvalues[0].clamp_min(0)
+    s = torch.where(eigenvalues > tolerance, eigenvalues, torch.zeros_like(eigenvalues)).sqrt()  # (N,)
+    ratio = s.cumsum(dim=0) / s.sum()
+    k = int((ratio < accept_rate).sum())
+    return eigenvectors[:, :k] * s[:k]  # (N, k)
+
+
 def canonical_correlations(x: Tensor, y: Tensor) -> Tensor:
     """(N, k1), (N, k2) -> (min(k1, k2),) singular values of U1ᵀU2 after centring (anatome's 'svd' backend)."""
     if min(x.shape[1], y.shape[1]) == 0:

@@ -2,7 +2,8 @@
 
 Accepted layouts: a bare state dict; `{"state_dict": ...}` (e.g. pytorch_resnet_cifar10 releases,
 possibly with `module.` prefixes from DataParallel); the project's own files, which add
-`{"model": name, "input_norm": ..., "record": {...}}`.
+`{"model": name, "input_norm": ..., "record": {...}}` and, from train-model, `"classes"`: the
+training folder's class names in label order (what each output means).
 
 Every refusal is a one-line `CheckpointError` (a ValueError) that says what was expected: a file
 torch.save wrote (not empty, not another format), tensors only (no pickled objects: nothing in
@@ -98,14 +99,22 @@ def load_state_into(net: nn.Module, state: dict[str, torch.Tensor], source: str)
     net.load_state_dict(state, strict=False)
 
 
-def save_checkpoint(path: str, net: nn.Module, model_name: str, input_norm: str, record: dict) -> None:
-    """Write the project's checkpoint layout atomically (temporary file, then rename)."""
+def save_checkpoint(
+    path: str, net: nn.Module, model_name: str, input_norm: str, record: dict, classes: list[str] | None = None
+) -> None:
+    """Write the project's checkpoint layout atomically (temporary file, then rename).
+
+    classes: the class names of the outputs in label order, recorded when given
+    (`core.models.registry.model_class_names` reads them back).
+    """
     payload = {
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "model": model_name,
         "input_norm": input_norm,
         "record": json.loads(json.dumps(record, default=str)),  # plain types only: loadable with weights_only
     }
+    if classes is not None:
+        payload["classes"] = [str(name) for name in classes]
     tmp = f"{path}.tmp-{os.getpid()}"
     torch.save(payload, tmp)
     os.replace(tmp, path)

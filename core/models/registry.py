@@ -2,21 +2,24 @@
 
 `build_model(name, checkpoint=..., input_norm=...)` returns a `NormalizedClassifier` in eval
 mode that takes (B, 3, S, S) images in [0, 1], S = the model's input size.
+`model_class_names(name, checkpoint)` says what its outputs mean: the class names in label order
+that the checkpoint records (train-model writes them), else the family's usual data set's.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from core.data.datasets import CIFAR10_CLASSES, IMAGENETTE_CLASSES
 from core.models.checkpoints import CheckpointError, load_state_into, read_checkpoint
 from core.models.normalization import NORMALIZATIONS, NormalizedClassifier
 from core.models.resnet20 import ResNet20
 from core.models.torchvision_models import build_resnet18, build_vit_b_16
+from core.paths import repo_path
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class ModelSpec:
     head_prefix: str  # parameters trained by `train-model --head-only`
     default_input_norm: str  # how its usual weights expect inputs
     description: str
+    classes: tuple[str, ...]  # class names in label order of the data set it is made for (10 outputs)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -39,6 +43,7 @@ MODELS: dict[str, ModelSpec] = {
         "linear.",
         "none",
         "ResNet-20 for CIFAR-10 (0.27 M parameters, option-A shortcuts)",
+        CIFAR10_CLASSES,
     ),
     "resnet18": ModelSpec(
         "resnet18",
@@ -47,6 +52,7 @@ MODELS: dict[str, ModelSpec] = {
         "fc.",
         "imagenet",
         "torchvision ResNet-18 with a new 10-way head (ImageNet backbone)",
+        IMAGENETTE_CLASSES,
     ),
     "vit_b_16": ModelSpec(
         "vit_b_16",
@@ -55,6 +61,7 @@ MODELS: dict[str, ModelSpec] = {
         "heads.",
         "imagenet",
         "torchvision ViT-B/16 with a new 10-way head (ImageNet backbone)",
+        IMAGENETTE_CLASSES,
     ),
 }
 
@@ -98,9 +105,24 @@ def build_model(
     return model
 
 
+def model_class_names(model: str, checkpoint: str | None) -> tuple[str, ...] | None:
+    """The class names of the model's outputs in label order: what `checkpoint` records under
+    `classes` (a project checkpoint from train-model), else those of the family's data set (resnet20:
+    CIFAR-10, resnet18 / vit_b_16: Imagenette); None for a model that is not registered."""
+    if model not in MODELS:
+        return None
+    if checkpoint is not None:
+        recorded = read_checkpoint(checkpoint).get("classes")
+        if recorded is not None:
+            if not isinstance(recorded, (list, tuple)) or not all(isinstance(c, str) for c in recorded):
+                raise CheckpointError(f"expected 'classes' in {checkpoint!r} to be a list of names, got {recorded!r}")
+            return tuple(recorded)
+    return MODELS[model].classes
+
+
 def default_checkpoint_path() -> str:
     """The project's own trained ResNet-20, shipped in the repository."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets", "resnet20-cifar10.pt")
+    return repo_path("assets", "resnet20-cifar10.pt")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -108,4 +130,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "get_model_spec", "count_parameters", "default_checkpoint_path", "torch"]
+__all__ = [
+    "MODELS", "ModelSpec", "build_model", "get_model_spec", "count_parameters", "default_checkpoint_path",
+    "model_class_names", "torch",
+]

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
-from precompute.stages.chunked import run_chunked
+from experiments.format import classify_dir, classify_stage, labels_path
+from precompute.stages.base import Chunks, Outcome, run_chunked_stage
+from precompute.stages.chunked import StageParts
 from precompute.stages.context import StageContext
 
 
 def run_classify_stage(ctx: StageContext, prefix: str) -> None:
     """Write `<prefix>/classify/pred.npy` (N,) and `probs.npy` (N, K) float32."""
-    stage = f"{prefix}-classify"
-    if ctx.store.stage_done(stage):
-        return
-    start = time.perf_counter()
-    n = len(ctx.store.load_array(f"{prefix}/labels.npy"))
+
+    def plan() -> Chunks:
+        return Chunks(len(ctx.store.load_array(labels_path(prefix))), ctx.config.chunk_size, compute, merge)
 
     @torch.no_grad()
     def compute(chunk: int, positions: np.ndarray) -> dict[str, np.ndarray]:
@@ -25,16 +23,14 @@ def run_classify_stage(ctx: StageContext, prefix: str) -> None:
         for begin in range(0, len(positions), ctx.config.batch_size):
             batch = ctx.images(prefix, positions[begin : begin + ctx.config.batch_size])
             probs.append(torch.softmax(ctx.model(batch).float(), dim=1).cpu())
-        p = torch.cat(probs).numpy().astype(np.float32)
+        p = torch.cat(probs).numpy().astype(np.float32)  # (B, K)
         return {"pred": p.argmax(1).astype(np.int64), "probs": p}
 
-    parts = run_chunked(ctx.store, stage, n, ctx.config.chunk_size, compute, ctx.dist, ctx.progress)
-    if parts is not None:
-        labels = np.asarray(ctx.store.load_array(f"{prefix}/labels.npy"))
-        parts.write(f"{prefix}/classify")
-        accuracy = float((np.asarray(ctx.store.load_array(f"{prefix}/classify/pred.npy")) == labels).mean())
-        ctx.store.mark_stage(stage, seconds=round(time.perf_counter() - start, 2), n=n, accuracy=accuracy)
-        ctx.store.clear_parts(stage)
-        ctx.progress.note(f"{stage}: accuracy {100 * accuracy:.2f}% on {n} images")
-    ctx.dist.barrier()
-    ctx.store.reload()
+    def merge(parts: StageParts) -> Outcome:
+        labels = ctx.array(prefix, "labels")
+        parts.write(classify_dir(prefix))
+        accuracy = float((ctx.array(classify_dir(prefix), "pred") == labels).mean())
+        n = len(labels)
+        return Outcome({"n": n, "accuracy": accuracy}, f"accuracy {100 * accuracy:.2f}% on {n} images")
+
+    run_chunked_stage(ctx, classify_stage(prefix), plan)

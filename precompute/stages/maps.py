@@ -1,15 +1,22 @@
-"""Stages `maps-essential` and `maps-adversarial-<key>`: per-image Fourier maps (METHOD §2)."""
+"""Stages `maps-essential` and `maps-adversarial-<key>`: per-image Fourier maps (METHOD §2).
+
+Which images get a map (`map_targets`), how a chunk of them is trained (`train_chunk`), how the parts become
+the map set's arrays (`write_map_set`, `write_index`) and what the manifest records (`summarize`) are
+separate steps; `run_map_stage` wires them into the shared stage sequence (precompute/stages/base.py).
+"""
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from core.fourier import to_display_order
 from core.map_training import MapTrainConfig, train_maps
 from core.metrics.pooling import pool_maps
+from experiments.config import ExperimentConfig
 from experiments.format import (
     ESSENTIAL,
     STATUS_ATTACK_FAILED,
@@ -17,9 +24,18 @@ from experiments.format import (
     STATUS_LOST,
     STATUS_MISCLASSIFIED,
     TEST,
+    attack_dir,
+    classify_dir,
+    images_path,
+    map_dir,
+    maps_stage,
+    npy_path,
+    parts_name,
+    pooled_name,
 )
 from precompute.bf16 import Bf16Classifier
-from precompute.stages.chunked import run_chunked
+from precompute.stages.base import Chunks, Outcome, run_chunked_stage
+from precompute.stages.chunked import StageParts
 from precompute.stages.context import StageContext
 
 
@@ -35,103 +51,154 @@ def sparsity(maps_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nonzero.astype(np.int64), nonzero == dc  # an all-zero map counts as degenerate too
 
 
+@dataclass(frozen=True)
+class MapTargets:
+    """Which test images get a map in one map set, of which images, towards which label."""
+
+    status: np.ndarray  # (N,) int8 STATUS_* before training: KEPT for every image that gets a map
+    targets: np.ndarray  # (N,) int64: the label its filtered image must keep (true label, or the attack's)
+    adversarial: np.ndarray | None  # memory-mapped (N, C, H, W) adversarial images; None: the clean images
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(M,) int64 positions of the images that get a map, in order."""
+        return np.flatnonzero(self.status == STATUS_KEPT)
+
+
 def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> None:
     """Train one map set and write `maps/<map_set>/...` (see docs/CACHE.md)."""
-    stage = f"maps-{map_set}"
-    if ctx.store.stage_done(stage):
-        return
-    start = time.perf_counter()
-    store, cfg = ctx.store, ctx.config
-    labels = np.asarray(store.load_array(f"{TEST}/labels.npy"))
-    pred = np.asarray(store.load_array(f"{TEST}/classify/pred.npy"))
+    stage = maps_stage(map_set)
+    folder = map_dir(map_set)
+
+    def plan() -> Chunks:
+        chosen = map_targets(ctx, attack_key)
+        positions = chosen.positions
+        unit = map_unit(ctx.config)
+        # --bf16: every map's first bf16_float32_steps steps in float32 (see precompute/bf16.py)
+        early_model = ctx.model.float32_model() if isinstance(ctx.model, Bf16Classifier) else None
+
+        def compute(chunk: int, items: np.ndarray) -> dict[str, np.ndarray]:
+            return train_chunk(ctx, chosen, positions[items], early_model)
+
+        def merge(parts: StageParts) -> Outcome:
+            write_map_set(ctx, folder, parts, len(positions))
+            write_index(ctx, folder, chosen.status, positions)
+            return summarize(ctx, folder, positions, map_set, attack_key)
+
+        return Chunks(len(positions), unit, compute, merge, parts=parts_name(stage, unit, ctx.config.chunk_size))
+
+    run_chunked_stage(ctx, stage, plan)
+
+
+def map_targets(ctx: StageContext, attack_key: str | None) -> MapTargets:
+    """Essential maps (attack_key None) for the correctly classified images, towards their label; adversarial
+    maps for those the attack also fooled, of the adversarial image, towards the adversarial label."""
+    labels = ctx.array(TEST, "labels")
+    pred = ctx.array(classify_dir(TEST), "pred")
     status = np.where(pred == labels, STATUS_KEPT, STATUS_MISCLASSIFIED).astype(np.int8)
     if attack_key is None:
-        targets_all = labels
-        source = None
+        return MapTargets(status, labels, None)
+    attack = attack_dir(TEST, attack_key)
+    status[(status == STATUS_KEPT) & ~ctx.array(attack, "success")] = STATUS_ATTACK_FAILED
+    adversarial = ctx.store.load_array(npy_path(attack, "adversarial"))  # memory-mapped
+    return MapTargets(status, ctx.array(attack, "adv_pred"), adversarial)
+
+
+def map_unit(cfg: ExperimentConfig) -> int:
+    """Images per resumable unit: chunk_size, or as many whole chunks as one batch holds.
+
+    A GPU trains ~1000 maps at once. Part files are keyed by the unit, so a resumed run recomputes exactly the
+    same units and ends bit-identical to an uninterrupted one with the same batch size.
+    """
+    return cfg.chunk_size * max(1, cfg.batch_size // cfg.chunk_size)
+
+
+def train_chunk(
+    ctx: StageContext, chosen: MapTargets, positions: np.ndarray, early_model: nn.Module | None
+) -> dict[str, np.ndarray]:
+    """Train the maps of the images at `positions` (B,): one part's rows of every array of the map set.
+
+    early_model: the float32 model for the first bf16_float32_steps steps under --bf16, else None.
+    """
+    cfg = ctx.config
+    if chosen.adversarial is None:
+        images = ctx.images(TEST, positions)
     else:
-        success = np.asarray(store.load_array(f"{TEST}/attacks/{attack_key}/success.npy"))
-        status[(status == STATUS_KEPT) & ~success] = STATUS_ATTACK_FAILED
-        targets_all = np.asarray(store.load_array(f"{TEST}/attacks/{attack_key}/adv_pred.npy"))
-        source = store.load_array(f"{TEST}/attacks/{attack_key}/adversarial.npy")
-    positions_all = np.flatnonzero(status == STATUS_KEPT)  # images that get a map
+        images = torch.from_numpy(np.asarray(chosen.adversarial[positions])).to(ctx.device)  # (B, C, H, W)
+    targets = torch.from_numpy(chosen.targets[positions]).to(ctx.device)
     map_config = MapTrainConfig(lam=cfg.lam, lr=cfg.lr, min_steps=cfg.min_steps, max_steps=cfg.max_steps, tol=cfg.tol)
+    result = train_maps(ctx.model, images, targets, map_config, batch_size=cfg.batch_size,
+                        fuse_batchnorm=cfg.fold_batchnorm, early_model=early_model,
+                        early_steps=cfg.bf16_float32_steps)
+    maps = to_display_order(result.maps).cpu()  # (B, C, H, W), zero frequency centred
+    out = {
+        "maps": maps.numpy().astype(cfg.map_dtype),
+        "steps": result.steps.cpu().numpy().astype(np.int64),
+        "final_loss": result.final_loss.cpu().numpy().astype(np.float32),
+        "kept": result.kept.cpu().numpy().astype(bool),
+        "final_pred": result.final_pred.cpu().numpy().astype(np.int64),
+    }
+    if maps.shape[-1] > 32:
+        out[pooled_name(cfg.pool)] = pool_maps(maps.float(), size=32, mode=cfg.pool).numpy().astype(np.float32)
+    return out
 
-    # --bf16: every map's first bf16_float32_steps steps in float32 (see precompute/bf16.py)
-    early_model = ctx.model.float32_model() if isinstance(ctx.model, Bf16Classifier) else None
 
-    def compute(chunk: int, items: np.ndarray) -> dict[str, np.ndarray]:
-        positions = positions_all[items]
-        if source is None:
-            images = ctx.images(TEST, positions)
-        else:
-            images = torch.from_numpy(np.asarray(source[positions])).to(ctx.device)
-        targets = torch.from_numpy(targets_all[positions]).to(ctx.device)
-        result = train_maps(ctx.model, images, targets, map_config, batch_size=cfg.batch_size,
-                            fuse_batchnorm=cfg.fold_batchnorm, early_model=early_model,
-                            early_steps=cfg.bf16_float32_steps)
-        maps = to_display_order(result.maps).cpu()
-        out = {
-            "maps": maps.numpy().astype(cfg.map_dtype),
-            "steps": result.steps.cpu().numpy().astype(np.int64),
-            "final_loss": result.final_loss.cpu().numpy().astype(np.float32),
-            "kept": result.kept.cpu().numpy().astype(bool),
-            "final_pred": result.final_pred.cpu().numpy().astype(np.int64),
-        }
-        if maps.shape[-1] > 32:
-            out[f"pooled_{cfg.pool}"] = pool_maps(maps.float(), size=32, mode=cfg.pool).numpy().astype(np.float32)
-        return out
+def write_map_set(ctx: StageContext, folder: str, parts: StageParts, n_maps: int) -> None:
+    """The per-map arrays (M rows) and their sparsity, streamed one unit of maps at a time, never the whole set."""
+    if n_maps:
+        parts.write(folder, derive=lambda block: dict(zip(("nonzero", "dc_only"), sparsity(block["maps"]), strict=True)))
+    else:  # no image qualifies: empty arrays of the right shapes
+        ctx.store.write_arrays(folder, empty_map_set(ctx))
 
-    # The resumable unit is chunk_size images, or as many whole chunks as one batch holds (a GPU trains
-    # ~1000 maps at once). Part files are keyed by the unit, so a resumed run recomputes exactly the
-    # same units and ends bit-identical to an uninterrupted one with the same batch size.
-    unit = cfg.chunk_size * max(1, cfg.batch_size // cfg.chunk_size)
-    parts = stage if unit == cfg.chunk_size else f"{stage}-by{unit}"
-    finished = run_chunked(store, parts, len(positions_all), unit, compute, ctx.dist, ctx.progress)
-    if finished is not None:
-        prefix = f"maps/{map_set}"
-        if len(positions_all):  # streamed: one unit of maps in memory at a time, never the whole set
-            finished.write(prefix, derive=lambda block: dict(zip(("nonzero", "dc_only"), sparsity(block["maps"]), strict=True)))
-        else:  # no image qualifies: empty arrays of the right shapes
-            _, c, h, w = store.manifest()["arrays"][f"{TEST}/images.npy"]["shape"]
-            empty = {
-                "maps": np.zeros((0, c, h, w), cfg.map_dtype),
-                "steps": np.zeros(0, np.int64),
-                "final_loss": np.zeros(0, np.float32),
-                "kept": np.zeros(0, bool),
-                "final_pred": np.zeros(0, np.int64),
-                "nonzero": np.zeros(0, np.int64),
-                "dc_only": np.zeros(0, bool),
-            }
-            if w > 32:  # the same arrays as a non-empty set of large maps
-                empty[f"pooled_{cfg.pool}"] = np.zeros((0, c, 32, 32), np.float32)
-            store.write_arrays(prefix, empty)
-        kept = np.asarray(store.load_array(f"{prefix}/kept.npy"))
-        steps = np.asarray(store.load_array(f"{prefix}/steps.npy"))
-        nonzero = np.asarray(store.load_array(f"{prefix}/nonzero.npy"))
-        dc_only = np.asarray(store.load_array(f"{prefix}/dc_only.npy"))
-        row = np.full(len(labels), -1, np.int64)
-        row[positions_all] = np.arange(len(positions_all))
-        status[positions_all[~kept]] = STATUS_LOST
-        store.write_arrays(prefix, {"positions": positions_all.astype(np.int64), "row": row, "status": status})
-        info = {
-            "seconds": round(time.perf_counter() - start, 2),
-            "n_attempted": int(len(positions_all)),
-            "n_kept": int(kept.sum()),
-            "mean_steps": float(steps.mean()) if len(kept) else None,
-            "mean_nonzero": float(nonzero[kept].mean()) if kept.any() else None,
-            "median_nonzero": float(np.median(nonzero[kept])) if kept.any() else None,
-            "dc_only_share": float(dc_only[kept].mean()) if kept.any() else None,
-            "map_set": map_set,
-            "attack_key": attack_key,
-        }
-        store.mark_stage(stage, **info)
-        store.clear_parts(parts)
-        ctx.progress.note(
-            f"{stage}: {info['n_kept']}/{info['n_attempted']} maps kept, mean {info['mean_steps'] or 0:.0f} steps, "
-            f"median {info['median_nonzero'] or 0:.0f} non-zero entries"
-        )
-    ctx.dist.barrier()
-    store.reload()
+
+def empty_map_set(ctx: StageContext) -> dict[str, np.ndarray]:
+    """The arrays of a map set without maps: the same names, dtypes and trailing shapes as a non-empty one."""
+    cfg = ctx.config
+    _, c, h, w = ctx.store.manifest()["arrays"][images_path(TEST)]["shape"]
+    empty = {
+        "maps": np.zeros((0, c, h, w), cfg.map_dtype),
+        "steps": np.zeros(0, np.int64),
+        "final_loss": np.zeros(0, np.float32),
+        "kept": np.zeros(0, bool),
+        "final_pred": np.zeros(0, np.int64),
+        "nonzero": np.zeros(0, np.int64),
+        "dc_only": np.zeros(0, bool),
+    }
+    if w > 32:
+        empty[pooled_name(cfg.pool)] = np.zeros((0, c, 32, 32), np.float32)
+    return empty
+
+
+def write_index(ctx: StageContext, folder: str, status: np.ndarray, positions: np.ndarray) -> None:
+    """Per image (N): `status` (LOST where the trained map failed) and `row` into the maps (-1: none); and the
+    maps' `positions` (M,)."""
+    kept = ctx.array(folder, "kept")
+    row = np.full(len(status), -1, np.int64)
+    row[positions] = np.arange(len(positions))
+    status = status.copy()
+    status[positions[~kept]] = STATUS_LOST
+    ctx.store.write_arrays(folder, {"positions": positions.astype(np.int64), "row": row, "status": status})
+
+
+def summarize(ctx: StageContext, folder: str, positions: np.ndarray, map_set: str, attack_key: str | None) -> Outcome:
+    """How many maps were kept, their mean steps and their sparsity (over the kept maps)."""
+    kept = ctx.array(folder, "kept")
+    steps = ctx.array(folder, "steps")
+    nonzero = ctx.array(folder, "nonzero")
+    dc_only = ctx.array(folder, "dc_only")
+    summary = {
+        "n_attempted": int(len(positions)),
+        "n_kept": int(kept.sum()),
+        "mean_steps": float(steps.mean()) if len(kept) else None,
+        "mean_nonzero": float(nonzero[kept].mean()) if kept.any() else None,
+        "median_nonzero": float(np.median(nonzero[kept])) if kept.any() else None,
+        "dc_only_share": float(dc_only[kept].mean()) if kept.any() else None,
+        "map_set": map_set,
+        "attack_key": attack_key,
+    }
+    note = (f"{summary['n_kept']}/{summary['n_attempted']} maps kept, mean {summary['mean_steps'] or 0:.0f} steps, "
+            f"median {summary['median_nonzero'] or 0:.0f} non-zero entries")
+    return Outcome(summary, note)
 
 
 __all__ = ["ESSENTIAL", "run_map_stage", "sparsity"]

@@ -57,7 +57,6 @@ def server(tmp_path_factory):
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     env = dict(os.environ, GIT_PYTHON_REFRESH="quiet")
     if not _demo_present():
-        sys.path.insert(0, str(REPO))
         from tests.conftest import AKAMASTER, CIFAR_TEST
         from tests.fake_experiment import cifar_pictures, write_fake_experiment
 

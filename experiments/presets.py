@@ -1,4 +1,5 @@
-"""Named experiment configurations: one dict used by the CLI (`--preset`), the app and the tests.
+"""Named experiment configurations: one dict used by the CLI (`--preset`), the app (its rebuild command) and
+the tests. Configuration, not code: each preset is a dict of ExperimentConfig fields (experiments/config.py).
 
 Values follow METHOD.md unless a comment says why they differ. Command-line options given
 together with a preset override its values.
@@ -19,8 +20,8 @@ PRESETS: dict[str, dict] = {
         "data": "samples",
         "attacks": ("fmn", "pgd", "deepfool"),
         "eps": (8.0,),
-        # λ = 0.02, not the paper's 0.5, so that every demo image gets both maps. The 90.9 % model shipped before
-        # session 10, these 20 images: λ = 0.5 keeps 11 of 19 essential maps (6-7 pairs per attack, median 35-70
+        # λ = 0.02, not the paper's 0.5, so that every demo image gets both maps. The 90.9 % model shipped earlier,
+        # these 20 images: λ = 0.5 keeps 11 of 19 essential maps (6-7 pairs per attack, median 35-70
         # non-zero entries, none zero-frequency-only); λ = 0.02 keeps all 19 (median ~130 entries). METHOD's
         # [0, 1] ResNet-20 collapsed at 0.5 (70 % zero-frequency-only). cifar10-paper keeps 0.5.
         "lam": 0.02,
