@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.bases import Basis, get_basis
 from core.fourier import apply_fourier_maps
+from core.hidden_layers import INPUT, feature_shape, layer_features, split_at
 from core.map_training import SlotAdam, check_images, fold_batchnorm, frozen_eval
 from core.stopping import MapFitSettings, SlotHistory
 
@@ -93,6 +95,7 @@ class _ClassData:
     clean_pools: list[torch.Tensor]  # per class: indices of its clean images
     adv_pools: list[torch.Tensor]  # per class: indices of the adversarial images pushed into it
     generators: list[torch.Generator]  # per class: its minibatch draws
+    apply_maps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = apply_fourier_maps  # the basis's filter
 
 
 def _check_class_inputs(
@@ -159,6 +162,8 @@ def train_class_maps(
     fuse_batchnorm: bool = True,
     channels_last: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    basis: str | Basis = "fourier",
+    layer: str = INPUT,
 ) -> ClassMapResult:
     """Train one Fourier map per class (METHOD §5).
 
@@ -188,7 +193,15 @@ def train_class_maps(
     config = config or ClassMapConfig()
     _check_class_inputs(clean_images, clean_labels, adv_images, adv_labels, adv_true_labels, num_classes, config,
                         classes_at_once)
+    basis = get_basis(basis)
+    _, tail = split_at(model, layer)
+    basis.map_shape(feature_shape(model, layer, clean_images.shape))  # ValueError on a size the basis cannot take
+    if layer != INPUT:  # the maps filter the layer's features: computed once, the steps run the rest of the model
+        clean_images = layer_features(model, layer, clean_images)
+        if config.adversarial_step:
+            adv_images = layer_features(model, layer, adv_images)
     data = _class_data(clean_images, clean_labels, adv_images, adv_labels, adv_true_labels, num_classes, config)
+    data.apply_maps = basis.apply
     device = clean_images.device
     result = ClassMapResult(
         maps=torch.ones((num_classes, *clean_images.shape[1:]), dtype=torch.float32, device=device),
@@ -208,7 +221,7 @@ def train_class_maps(
             progress(finished, num_classes)
 
     with frozen_eval(model):
-        network = fold_batchnorm(model) if fuse_batchnorm else model
+        network = fold_batchnorm(tail) if fuse_batchnorm else tail
         for start in range(0, len(trainable), group_size):
             _train_group(network, trainable[start : start + group_size], data, config, channels_last, result, report)
     return result
@@ -261,10 +274,11 @@ def _iteration(
     the class took (one of them when one of its pools is empty).
     """
     adv_parts = [(p, _draw(data.adv_pools[c], data.generators[c], config.batch_size)) for p, c in classes]
-    adv_losses = _step(network, maps, adam, data.adv_images, data.adv_true_labels, adv_parts, config.lam, channels_last)
+    adv_losses = _step(network, maps, adam, data.adv_images, data.adv_true_labels, adv_parts, config.lam, channels_last,
+                       data.apply_maps)
     clean_parts = [(p, _draw(data.clean_pools[c], data.generators[c], config.batch_size)) for p, c in classes]
     clean_losses = _step(network, maps, adam, data.clean_images, data.clean_labels, clean_parts, config.lam,
-                         channels_last)
+                         channels_last, data.apply_maps)
     averages = {}
     for p, _ in classes:
         parts = [losses[p] for losses in (adv_losses, clean_losses) if p in losses]
@@ -281,6 +295,7 @@ def _step(
     parts: list[tuple[int, torch.Tensor]],
     lam: float,
     channels_last: bool,
+    apply_maps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = apply_fourier_maps,
 ) -> dict[int, float]:
     """One Adam step for every map position p in `parts` on its minibatch `rows`; returns {p: loss}.
 
@@ -296,7 +311,7 @@ def _step(
     owner = torch.cat([torch.full((r.numel(),), i, device=device) for i, (_, r) in enumerate(parts)])  # (R,) in 0..P-1
     counts = torch.tensor([r.numel() for _, r in parts], device=device, dtype=maps.dtype)  # (P,)
     losses = class_map_step(model, maps, adam, images[rows], targets[rows], positions, owner, counts, lam,
-                            channels_last)
+                            channels_last, apply_maps)
     return dict(zip([p for p, _ in parts], losses.tolist(), strict=True))
 
 
@@ -311,6 +326,7 @@ def class_map_step(
     counts: torch.Tensor,
     lam: float,
     channels_last: bool,
+    apply_maps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = apply_fourier_maps,
 ) -> torch.Tensor:
     """One Adam step of the maps at `positions` on the minibatch rows they own; the tensor work of `_step`.
 
@@ -326,7 +342,7 @@ def class_map_step(
     # CPU when one map's rows are split between threads; two demo builds with it had different class maps
     # (6.5e-5 apart after 210 steps on 2 threads). tests/test_class_maps.py::test_step_gradient_sums_in_a_fixed_order
     # fails with advanced indexing and passes with index_select.
-    filtered = apply_fourier_maps(images, own_maps.index_select(0, owner))  # (R, C, H, W)
+    filtered = apply_maps(images, own_maps.index_select(0, owner))  # (R, C, H, W)
     if channels_last:
         filtered = filtered.contiguous(memory_format=torch.channels_last)
     logits = model(filtered)  # (R, K)

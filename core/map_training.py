@@ -32,7 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.bases import Basis, get_basis
 from core.fourier import apply_fourier_maps
+from core.hidden_layers import INPUT, feature_shape, layer_features, split_at
 from core.stopping import MapFitSettings, SlotHistory, StopRule
 
 
@@ -187,6 +189,7 @@ def map_step(
     maps: torch.Tensor,
     adam: SlotAdam,
     lam: float,
+    apply_maps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = apply_fourier_maps,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step of every slot: filter, forward, loss, input gradient, Adam step, clamp.
 
@@ -195,9 +198,10 @@ def map_step(
     (S, K). Returns the logits of this step's forward pass and the per-slot losses CE + λ·Σ|M| (S,), both
     detached. Tensor work only (no host sync, no per-slot Python), so that it can later be compiled for a
     fixed batch shape; which slot stops, and which network each slot goes through, is decided outside.
+    apply_maps(images, maps) -> filtered: the basis's filter (`Basis.apply`; default the Fourier amplitude mask).
     """
     leaf = maps.detach().requires_grad_(True)
-    filtered = apply_fourier_maps(images, leaf)  # (S, C, H, W)
+    filtered = apply_maps(images, leaf)  # (S, C, H, W)
     logits = forward(filtered)  # (S, K)
     cross_entropy = F.cross_entropy(logits, targets, reduction="none")  # (S,)
     per_image = cross_entropy + lam * leaf.abs().sum(dim=(1, 2, 3))  # (S,)
@@ -357,6 +361,8 @@ def train_maps(
     progress: Callable[[int, int], None] | None = None,
     early_model: nn.Module | None = None,
     early_steps: int = 0,
+    basis: str | Basis = "fourier",
+    layer: str = INPUT,
 ) -> MapResult:
     """Train one Fourier map per image so that `model` keeps predicting `targets` (METHOD §2).
 
@@ -381,10 +387,19 @@ def train_maps(
     of `model` (e.g. float32 before bfloat16: the sparse optimum an image settles into is picked early,
     where bf16 rounding moves it; see precompute run --bf16). A batch whose slots are on both sides of
     that step is split in two forward passes. Ignored when early_model is None or early_steps is 0.
+    basis, layer: the map filters `layer`'s output (core.hidden_layers; `input`: the image) in `basis`
+    (core.bases): same loop, loss and stop rule. At a hidden layer the maps have the layer's (C', H', W'), the
+    model's part up to the layer runs once per image (all N feature tensors are kept: N·C'·H'·W' floats) and
+    the steps run the rest of it; early_model is then refused. Default: the Fourier amplitude at the input.
     """
     config = config or MapTrainConfig()
     config.validate()
     check_images(images, targets)
+    basis = get_basis(basis)
+    _, tail = split_at(model, layer)
+    if layer != INPUT and early_model is not None:
+        raise ValueError(f"expected no early_model with maps at layer {layer!r} (only at {INPUT!r}), got one")
+    basis.map_shape(feature_shape(model, layer, images.shape))  # ValueError on a size the basis cannot take
     if batch_size < 1:
         raise ValueError(f"expected batch_size >= 1, got {batch_size}")
     if early_steps < 0:
@@ -394,17 +409,20 @@ def train_maps(
     if channels_last is None:
         channels_last = images.device.type == "cpu"
     total = images.shape[0]
+    if layer != INPUT:
+        images = layer_features(model, layer, images, batch_size=batch_size)  # (N, C', H', W'): what the maps filter
     finished = _FinishedImages(images)
     if total == 0:
         return finished.result
 
     slots = _MapSlots(images, targets, batch_size, config.lr, config.stop_rule)
     with _frozen_networks(
-        model, early_model, early_steps, fuse_batchnorm=fuse_batchnorm, channels_last=channels_last
+        tail, early_model, early_steps, fuse_batchnorm=fuse_batchnorm, channels_last=channels_last
     ) as networks:
         while slots.image:
             forward = networks.forward_for(slots.history.steps)
-            logits, per_image = map_step(forward, slots.images, slots.targets, slots.maps, slots.adam, config.lam)
+            logits, per_image = map_step(forward, slots.images, slots.targets, slots.maps, slots.adam, config.lam,
+                                         basis.apply)
             losses = per_image.tolist()  # one host sync per step
             done = slots.record(losses)
             if not done:

@@ -160,10 +160,27 @@ def parts_name(stage: str, unit: int, usual_unit: int) -> str:
 ADAPTIVE = "adaptive"  # prefix of the stages of attacks that know the defence; their results join DEFENCE_TABLE
 
 
+def file_name(key: str) -> str:
+    """An attack key as a file or folder name of the cache, whose paths allow letters, digits, '.', '_' and '-':
+    '+' becomes '_' ('pgd-8+bpda' -> 'pgd-8_bpda'; keys hold no '_', so the name still says which key it is)."""
+    return key.replace("+", "_")
+
+
 def adaptive_stage(adaptive_key: str, maps_key: str) -> str:
-    """Stage of one adaptive attack setting on the defence with one class-map set, e.g. 'adaptive-pgd-8+bpda__pgd-8';
-    its defended predictions are `defence_cell(adaptive_key, maps_key)` in the DEFENCE folder."""
+    """Stage of one adaptive attack setting on the defence with one class-map set, e.g. 'adaptive-pgd-8+bpda__pgd-8'
+    (a manifest key; its part files use `file_name` of it)."""
     return f"{ADAPTIVE}-{defence_cell(adaptive_key, maps_key)}"
+
+
+def adaptive_cell(adaptive_key: str, maps_key: str) -> str:
+    """Name of the defended predictions (N,) under one adaptive attack in the DEFENCE folder, e.g.
+    'pgd-8_bpda__pgd-8'; its L∞ norms have the same name in `adaptive_linf_dir()`."""
+    return file_name(defence_cell(adaptive_key, maps_key))
+
+
+def adaptive_linf_dir() -> str:
+    """Folder of the adaptive adversarials' L∞ norms (N,) float32, one array per `adaptive_cell`."""
+    return f"{DEFENCE}/linf"
 
 
 ROBUSTNESS_CURVE = "robustness-curve"  # prefix of the robustness-curve stages, one per class-map set
@@ -180,5 +197,5 @@ def robustness_curve_json(maps_key: str) -> str:
 
 
 def robustness_curve_dir(maps_key: str) -> str:
-    """Folder of the curve's per-image correctness, `<row>.npy` (N, E) bool, beside its summary."""
+    """Folder of the curve's per-image correctness, `<file_name(row)>.npy` (N, E) bool, beside its summary."""
     return f"{DEFENCE}/curve-{maps_key}"

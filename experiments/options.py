@@ -58,7 +58,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default = getattr(DEFAULTS, name)
         shown = "" if "(default" in spec.help or default is None else f" (default: {_default_words(name, default)})"
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "type": _word_parser(name),
-                                  "help": spec.help + shown}
+                                  "help": (spec.help + shown).replace("%", "%%")}  # argparse formats help with %
         if spec.many:  # an option with words (`none`, `all`) takes strings: given_options resolves them
             kwargs.update(nargs="+", type=str if spec.words else spec.parse)
         elif spec.switch:

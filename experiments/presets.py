@@ -12,6 +12,20 @@ import os
 # relative to the repository root (see experiments/paths.py): the hash must not depend on the clone's location
 SHARED = os.path.join("..", "shared")
 
+# The paper's Imagenette experiment (Table II), shared by its two models.
+_IMAGENETTE = {
+    "input_norm": "imagenet",
+    "data": "imagenette",
+    "split": "all",  # train + val (9469 + 3925), as the paper's maps use them
+    "image_size": 224,
+    "attacks": ("fmn", "pgd", "deepfool"),
+    "eps": (8.0,),
+    "lam": 0.01,  # the paper's text; the published code used 0.1
+    "map_dtype": "float16",
+    "pool": "avg",
+    "batch_size": 0,  # auto: as many 224×224 maps as fit half the free memory (core.autobatch)
+}
+
 PRESETS: dict[str, dict] = {
     "demo": {
         # Foolbox's 20 bundled CIFAR-10 test images and the shipped ResNet-20: minutes on a CPU.
@@ -49,34 +63,8 @@ PRESETS: dict[str, dict] = {
         "class_batch_size": 8,
         "batch_size": 0,  # auto: 64 on a CPU, up to 1024 on a GPU
     },
-    "imagenette-resnet18": {
-        "name": "imagenette-resnet18",
-        "model": "resnet18",
-        "input_norm": "imagenet",
-        "data": "imagenette",
-        "split": "all",  # train + val (9469 + 3925), as the paper's maps use them
-        "image_size": 224,
-        "attacks": ("fmn", "pgd", "deepfool"),
-        "eps": (8.0,),
-        "lam": 0.01,  # the paper's text; the published code used 0.1
-        "map_dtype": "float16",
-        "pool": "avg",
-        "batch_size": 0,  # auto: as many 224×224 maps as fit half the free memory (core.autobatch)
-    },
-    "imagenette-vit": {
-        "name": "imagenette-vit",
-        "model": "vit_b_16",
-        "input_norm": "imagenet",
-        "data": "imagenette",
-        "split": "all",  # train + val (9469 + 3925), as the paper's maps use them
-        "image_size": 224,
-        "attacks": ("fmn", "pgd", "deepfool"),
-        "eps": (8.0,),
-        "lam": 0.01,
-        "map_dtype": "float16",
-        "pool": "avg",
-        "batch_size": 0,  # auto
-    },
+    "imagenette-resnet18": {"name": "imagenette-resnet18", "model": "resnet18", **_IMAGENETTE},
+    "imagenette-vit": {"name": "imagenette-vit", "model": "vit_b_16", **_IMAGENETTE},
 }
 
 

@@ -40,6 +40,8 @@ from experiments.format import (
     maps_stage,
     meta_path,
     npy_path,
+    robustness_curve_json,
+    robustness_curve_stage,
     statistics_json,
 )
 from experiments.store import CacheError, ExperimentStore, read_manifest
@@ -275,9 +277,22 @@ class Experiment:
         return np.asarray(self.array(npy_path(class_maps_dir(key), "maps")), dtype=np.float32)
 
     def defence_table(self) -> dict | None:
+        """Table IV (precompute/stages/defence.py), with its "adaptive" block where adaptive attacks ran."""
         if DEFENCE_TABLE not in self.manifest["files"]:
             return None
         return self.store.load_json(DEFENCE_TABLE)
+
+    def adaptive_table(self) -> dict | None:
+        """The adaptive attacks' table in Table IV's layout (rows: adaptive keys such as 'pgd-8+bpda', columns:
+        class-map keys, accuracy, accuracy_clean_correct, n, n_clean_correct, settings, checks), or None."""
+        table = self.defence_table()
+        return None if table is None else table.get("adaptive")
+
+    def robustness_curves(self) -> dict[str, dict]:
+        """Class-map key -> its robustness curve's summary (eps_255, rows, accuracy per row, n, checks)."""
+        keys = keys_of_stages(self.manifest["stages"], robustness_curve_stage)
+        return {key: self.store.load_json(robustness_curve_json(key)) for key in sorted(keys, key=attack_order)
+                if robustness_curve_json(key) in self.manifest["files"]}
 
     def has_train_split(self) -> bool:
         return labels_path(TRAIN) in self.manifest["arrays"]

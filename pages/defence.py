@@ -1,4 +1,5 @@
-"""Defence: class-level maps, the live defence on one image, and the Table IV matrix beside the paper's."""
+"""Defence: class-level maps, the live defence on one image (and a live adaptive attack on it), the Table IV
+matrix beside the paper's, the adaptive attacks' table and the robustness curves."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import numpy as np
 import streamlit as st
 
 from core.attack_keys import attack_label
+from core.attacks_adaptive import adaptive_pgd
+from core.defended import DefendedClassifier
 from experiments.format import class_maps_stage
 from experiments.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS
 from experiments.reader import Experiment
 from ui import figures
 from ui.downloads import csv_bytes, npy_bytes
 from ui.entry import through_app
+from ui.live import LIVE_SLOTS, BusyError, live_slot
 from ui.loaders import defence_views, experiment_model
 from ui.picker import require_experiment, show_results_only
 from ui.pictures import display_factor, encode_png, image_picture
@@ -162,11 +166,131 @@ def render_table(experiment: Experiment) -> None:
                        mime="text/csv", key="defence_table_csv")
 
 
+LIVE_ATTACK_EPS_255 = 8.0  # budget of the live adaptive attack, 1/255 units (Table IV's PGD)
+LIVE_ATTACK_STEPS = 10  # PGD-BPDA steps of the live attack: a few seconds for one 32x32 image on a CPU
+WHAT_THE_DEFENCE_DOES = (
+    "**What the defence does and does not do.** It filters each image with the class-level map of the class the "
+    "model first predicts, then classifies the filtered image again. Against an attack that ignores it (Table IV: "
+    "PGD on the bare model) this undoes part of the damage, because the attacker's class picks a map trained to "
+    "bring such images back. It does not make the model robust: the whole defence is one differentiable function "
+    "(the pick is piecewise constant), so an attacker who knows it attacks the defended model directly (PGD through "
+    "the picked branch, BPDA, or through every map at once) and accuracy falls again. Read Table IV as the defence "
+    "against a naive attacker, the adaptive table as the defence against one who knows it.")
+
+
+def live_attack_result(model: object, maps: np.ndarray, image: np.ndarray, label: int) -> dict:
+    """Adaptive PGD-BPDA through the defence on one image (3, H, W) in [0, 1]: the defended prediction and the
+    L∞ norm of the adversarial."""
+    import torch
+
+    defended = DefendedClassifier.from_stored(model, torch.from_numpy(np.array(maps, dtype=np.float32)))
+    result = adaptive_pgd(defended, torch.from_numpy(np.ascontiguousarray(image))[None], torch.tensor([label]),
+                          LIVE_ATTACK_EPS_255 / 255, objective="bpda", steps=LIVE_ATTACK_STEPS, seed=0)
+    return {"pred": int(result.pred[0]), "linf": float(result.linf[0])}
+
+
+def render_live_attack(experiment: Experiment, maps_key: str, index: int) -> None:
+    """A button: attack the defended model on the picked image, and say whether the defence still holds for it."""
+    model, _ = experiment_model(experiment)
+    if model is None:
+        return
+    st.markdown("#### Attack the defended model")
+    key = (experiment.id, maps_key, int(index))
+    if st.button("Attack the defended model", key="defence_adaptive_go",
+                 help=f"Adaptive PGD-BPDA through the defence, ε = {LIVE_ATTACK_EPS_255:g}/255, "
+                      f"{LIVE_ATTACK_STEPS} steps: seconds on a CPU"):
+        waiting = st.empty()
+        try:
+            with live_slot(lambda: waiting.info(f"Waiting for a free slot: {LIVE_SLOTS} live runs are going…")):
+                waiting.empty()
+                with st.spinner("Attacking the defended model…"):
+                    result = live_attack_result(model, experiment.class_maps(maps_key), experiment.image(index),
+                                                int(experiment.labels()[index]))
+        except (BusyError, ValueError) as err:
+            st.error(str(err))
+            return
+        st.session_state["defence_adaptive_result"] = {"key": key, **result}
+    shown = st.session_state.get("defence_adaptive_result")
+    if not shown or shown["key"] != key:
+        caption("The attacks above ignore the defence. This one knows it: PGD through the defended model "
+                f"(BPDA: the gradient of the map the first pass picks), ε = {LIVE_ATTACK_EPS_255:g}/255, "
+                f"{LIVE_ATTACK_STEPS} steps.")
+        return
+    classes, truth = experiment.classes, int(experiment.labels()[index])
+    holds = shown["pred"] == truth
+    verdict = "the defence still holds for this image" if holds else "the defence does not hold for this image"
+    st.markdown(f"Adaptive PGD-BPDA (ε = {LIVE_ATTACK_EPS_255:g}/255, {LIVE_ATTACK_STEPS} steps, L∞ "
+                f"{255 * shown['linf']:.1f}/255): defended prediction **{classes[shown['pred']]}**, true class "
+                f"**{classes[truth]}**: {verdict}.")
+
+
 @st.fragment
 def live_defence(experiment: Experiment, maps_key: str) -> None:
     """The live defence as a fragment: picking another image or attack reruns only this part, not the class-map
     grid and Table IV above and below it (Plotly charts that cost the browser a redraw each)."""
-    render_live(experiment, maps_key, live_ui(experiment))
+    params = live_ui(experiment)
+    render_live(experiment, maps_key, params)
+    render_live_attack(experiment, maps_key, params["image"])
+
+
+def adaptive_records(table: dict, block: dict) -> list[dict]:
+    """One row per adaptive attack and class-map set: ours (both denominators), Table IV's row it extends, paper."""
+    records = []
+    for row in block["rows"]:
+        base = block["extends"].get(row, "")
+        for column in block["columns"]:
+            if column not in block["accuracy"][row]:
+                continue
+            records.append({
+                "attack on the defence": attack_label(row), "class maps": attack_label(column),
+                "accuracy (all N)": block["accuracy"][row][column],
+                "accuracy (clean-correct)": block["accuracy_clean_correct"][row][column],
+                "Table IV, same attack ignoring the defence": table["accuracy"].get(base, {}).get(column),
+                "paper (Table IV)": TABLE_IV.get(base, {}).get(column),
+            })
+    return records
+
+
+def render_adaptive(experiment: Experiment) -> None:
+    """The adaptive attacks' table beside Table IV and the paper's, their sanity checks, the robustness curves."""
+    st.subheader("Attacks that know the defence")
+    st.markdown(WHAT_THE_DEFENCE_DOES)
+    table = experiment.defence_table()
+    block = (table or {}).get("adaptive")
+    if not block:
+        st.info("This experiment has no adaptive attacks: build it with `--adaptive-attacks pgd+bpda pgd+all-maps "
+                "fmn+defended` (and `--robustness-curve` for accuracy against ε).")
+    else:
+        rows, columns = block["rows"], block["columns"]
+        matrix = np.array([[block["accuracy"][r].get(c, np.nan) for c in columns] for r in rows], dtype=float)
+        fig = figures.accuracy_heatmap_figure(matrix, [attack_label(r) for r in rows],
+                                              [attack_label(c) for c in columns],
+                                              f"Adaptive attacks (N = {block['n']} test images)",
+                                              y_title="test images attacked through the defence by")
+        chart(fig, key="defence_adaptive_table", filename="adaptive_table")
+        records = adaptive_records(table, block)
+        st.dataframe(records, key="defence_adaptive_records", hide_index=True)
+        caption(f"Accuracy over all N = {block['n']} test images, and over the {block['n_clean_correct']} the bare "
+                "model classifies correctly when clean (the published denominator). Each row extends the Table IV "
+                "row whose key it begins with ('pgd-8+bpda' extends 'pgd-8'): the same budget, an attacker who "
+                f"knows the defence. {sampling_note(block['n'])}")
+        st.download_button("Adaptive table (CSV)", data=csv_bytes(records), file_name=f"{experiment.id}_adaptive.csv",
+                           mime="text/csv", key="defence_adaptive_csv")
+        checks = block.get("checks", [])
+        if checks:
+            st.markdown("**Sanity checks** (Carlini et al. 2019)\n\n" + "\n".join(
+                f"- {'passed' if c['passed'] else '**failed**'}: {c['check'].replace('_', ' ')} "
+                f"({attack_label(c['row'])}, {attack_label(c['column'])} maps): {c['message']}" for c in checks))
+    for maps_key, curve in experiment.robustness_curves().items():
+        fig = figures.robustness_curve_figure(curve["eps_255"], {r: curve["accuracy"][r] for r in curve["rows"]},
+                                              f"Accuracy against ε, class maps trained against {attack_label(maps_key)} "
+                                              f"(N = {curve['n']})")
+        chart(fig, key=f"defence_curve_{maps_key}", filename=f"robustness_curve_{maps_key}")
+        failed = [c for c in curve.get("checks", []) if not c["passed"]]
+        caption("undefended: the bare model under PGD; non adaptive: the defence under that same PGD (Table IV); "
+                "then each adaptive attack, and the worst case (an image counts only if no attack fooled it)."
+                + (" Not falling to 0 at 16/255: " + "; ".join(f"{c['row']}: {c['message']}" for c in failed)
+                   if failed else ""))
 
 
 through_app()
@@ -184,3 +308,4 @@ else:
     else:
         show_results_only(current, "the live defence (the model on an image and on its attacked copy)")
 render_table(current)
+render_adaptive(current)

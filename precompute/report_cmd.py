@@ -178,7 +178,82 @@ def table_iv(experiment: Experiment) -> list[str]:
     lines.append(f"N = {table['n']} test images; the paper's value in brackets. The map is picked by the model's own "
                  "first prediction. Published evaluation (clean images filtered by the map of their *true* label): "
                  + ", ".join(f"{attack_label(k)} {v:.2f}" for k, v in table["clean_true_label_map"].items()) + ".")
+    lines += [denominator_line(table), "", *table_iv_clean_correct(table)]
     return lines
+
+
+def denominator_line(table: dict) -> str:
+    """Which images a defence table's cells count: all N, and the clean-correct ones where the table has them."""
+    if "n_clean_correct" not in table:
+        return f"Cells count all N = {table['n']} test images."
+    return (f"Cells count all N = {table['n']} test images; the table below counts only the "
+            f"{table['n_clean_correct']} the bare model classifies correctly when clean (the published denominator).")
+
+
+def table_iv_clean_correct(table: dict) -> list[str]:
+    """Table IV again over the clean-correct images, where the table has them."""
+    if "accuracy_clean_correct" not in table:
+        return []
+    columns = table["columns"]
+    lines = [f"Table IV over the {table['n_clean_correct']} images the bare model classifies correctly when clean:",
+             "", "| data \\ map | " + " | ".join(attack_label(c) for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for row in table["rows"]:
+        lines.append(f"| {attack_label(row)} | "
+                     + " | ".join(f"{table['accuracy_clean_correct'][row][c]:.2f}" for c in columns) + " |")
+    return [*lines, ""]
+
+
+def adaptive_table(experiment: Experiment) -> list[str]:
+    """The adaptive attacks' accuracies beside the Table IV row each extends and the paper's value of that row."""
+    table = experiment.defence_table()
+    block = (table or {}).get("adaptive")
+    if not block:
+        return ["(no adaptive attacks in this experiment: run with --adaptive-attacks pgd+bpda ...)"]
+    columns = block["columns"]
+    head = "| attack on the defence \\ map | " + " | ".join(
+        f"{attack_label(c)}: adaptive / Table IV (paper)" for c in columns) + " | settings |"
+    lines = [head, "|---" * (len(columns) + 2) + "|"]
+    for row in block["rows"]:
+        base = block["extends"].get(row, "")
+        paper = TABLE_IV.get(base, {})
+        cells = []
+        for c in columns:
+            ours = block["accuracy"][row].get(c)
+            ours_correct = block["accuracy_clean_correct"][row].get(c)
+            non_adaptive = table["accuracy"].get(base, {}).get(c)
+            cells.append(f"{_f(ours)} [{_f(ours_correct)}] / {_f(non_adaptive)}"
+                         + (f" ({paper[c]:.2f})" if c in paper else ""))
+        settings = block["settings"].get(row, {})
+        shown = ", ".join(f"{k} {v}" for k, v in settings.items() if k in ("steps", "restarts") and v is not None)
+        lines.append(f"| {attack_label(row)} | " + " | ".join(cells) + f" | {shown or 'defaults'} |")
+    lines += ["", f"N = {block['n']} test images; in square brackets the accuracy over the {block['n_clean_correct']} "
+              "the bare model classifies correctly when clean (the published denominator). After the slash: Table "
+              "IV's accuracy under the non-adaptive attack the row extends, the paper's in brackets. "
+              "Steps: None means each attack's default (PGD 40, FMN 100, Square 1000 queries).", ""]
+    return lines + check_lines(block.get("checks", []), experiment.robustness_curves())
+
+
+def check_lines(checks: list[dict], curves: dict[str, dict]) -> list[str]:
+    """The sanity checks' outcomes, one bullet each: the adaptive table's and the robustness curves'."""
+    lines = [f"- {'passed' if c['passed'] else '**failed**'} {c['check']} ({attack_label(c['row'])}, "
+             f"{attack_label(c['column'])} maps): {c['message']}" for c in checks]
+    for maps_key, curve in curves.items():
+        lines += [f"- {'passed' if c['passed'] else '**failed**'} {c['check']} ({c['row']}, {attack_label(maps_key)} "
+                  f"maps): {c['message']}" for c in curve.get("checks", [])]
+    return ["Sanity checks (Carlini et al. 2019):", "", *lines, ""] if lines else []
+
+
+def curve_tables(experiment: Experiment) -> list[str]:
+    """Accuracy against ε per class-map set, one table each."""
+    out = []
+    for maps_key, curve in experiment.robustness_curves().items():
+        eps = curve["eps_255"]
+        out += [f"Robustness curve, class maps trained against {attack_label(maps_key)} (N = {curve['n']}):", "",
+                "| row | " + " | ".join(f"ε = {e:g}/255" for e in eps) + " |", "|---" * (len(eps) + 1) + "|"]
+        out += [f"| {row} | " + " | ".join(_f(a) for a in curve["accuracy"][row]) + " |" for row in curve["rows"]]
+        out.append("")
+    return out
 
 
 def sparsity_table(experiment: Experiment) -> list[str]:
@@ -238,6 +313,10 @@ def build_report(experiment: Experiment) -> str:
         "",
         *table_iv(experiment),
         "",
+        "## Adaptive attacks on the defence (accuracy)",
+        "",
+        *adaptive_table(experiment),
+        *curve_tables(experiment),
         "## Map sparsity",
         "",
         *sparsity_table(experiment),

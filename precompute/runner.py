@@ -2,7 +2,8 @@
 
 Order: data -> classify -> attacks (per attack and eps) -> essential maps -> adversarial maps
 -> correlations -> statistics (intervals, within-class nulls, CKA, half spectrum, power) -> the noise ceiling
-(optional) -> class-level maps (train split) -> defence evaluation.
+(optional) -> class-level maps (train split) -> defence evaluation -> adaptive attacks on the defence and the
+robustness curves (optional).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from experiments.store import ExperimentStore
 from precompute.bf16 import Bf16Classifier
 from precompute.distributed import DistContext, init_distributed
 from precompute.progress import Progress
+from precompute.stages.adaptive import run_adaptive_stages
 from precompute.stages.attack import attack_units, run_attack_stage
 from precompute.stages.class_maps import run_class_map_stage
 from precompute.stages.classify import run_classify_stage
@@ -183,11 +185,17 @@ def run_stages(ctx: StageContext) -> None:
         run_class_map_stage(ctx, key, num_classes)
     if class_units:
         run_defence_stage(ctx, [key for key, _, _ in class_units])
+        run_adaptive_stages(ctx, [key for key, _, _ in class_units])
 
 
 def _record_run(store: ExperimentStore, config: ExperimentConfig, seconds: float) -> None:
-    """Add this run's attacks and budgets to the manifest's config (runs of one experiment may add attacks)."""
+    """Add this run's attacks, budgets, adaptive attacks and curves to the manifest's config (runs of one experiment
+    may add them); a manifest from before adaptive attacks gains their keys only when this run asked for them."""
     done = store.manifest()["config"]
     done["attacks"] = sorted(set(done.get("attacks", [])) | set(config.attacks))
     done["eps"] = sorted(set(done.get("eps", [])) | set(config.eps))
+    if config.adaptive_attacks or "adaptive_attacks" in done:
+        done["adaptive_attacks"] = sorted(set(done.get("adaptive_attacks", [])) | set(config.adaptive_attacks))
+    if config.robustness_curve or "robustness_curve" in done:
+        done["robustness_curve"] = bool(done.get("robustness_curve")) or config.robustness_curve
     store.update_manifest(config=done, last_run_seconds=round(seconds, 2))

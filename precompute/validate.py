@@ -80,7 +80,22 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
         unknown = [k for k in config.class_attacks if k not in keys]
         if unknown:
             raise ValueError(f"expected --class-attacks from this run's attack units {keys}, got {unknown[0]!r}")
+    _check_defence_attacks(config)
     _check_out(out_root)
+
+
+def _check_defence_attacks(config: ExperimentConfig) -> None:
+    """--adaptive-attacks and --robustness-curve attack the class-map defence: the run must train class maps."""
+    wanted = [flag for flag, on in (("--adaptive-attacks", config.adaptive_attacks),
+                                    ("--robustness-curve", config.robustness_curve)) if on]
+    if not wanted:
+        return
+    if config.train_data is None:
+        raise ValueError(f"expected --train-data with {wanted[0]} (it attacks the class-map defence, which needs "
+                         "class-level maps), got --train-data none")
+    if not config.attacks or config.class_attacks == ():
+        raise ValueError(f"expected an attack with class-level maps (--attacks, --class-attacks) for {wanted[0]}, "
+                         "got none")
 
 
 def _check_out(out_root: str) -> None:

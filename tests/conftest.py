@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -111,3 +112,24 @@ def cifar_sample_pngs() -> dict[int, tuple[Path, int]]:
         files[int(index)] = (path, int(label))
     assert sorted(files) == list(range(20)), files
     return files
+
+
+class RealCase(NamedTuple):
+    """A trained model with real CIFAR-10 test images in canonical index order."""
+
+    name: str  # "akamaster": the third-party model on test-1000; "shipped": assets/ model on Foolbox's 20 samples
+    model: torch.nn.Module
+    images: torch.Tensor  # (N, 3, 32, 32) float in [0, 1]; N = 1000 or 20
+    labels: torch.Tensor  # (N,) int64
+
+
+@pytest.fixture(scope="session")
+def real_case(request: pytest.FixtureRequest) -> RealCase:
+    """The third-party ResNet-20 on test-1000 when the shared data is present, else the shipped ResNet-20 on
+    the 20 samples: for tests of properties that any trained model on real pictures shows, so they run on
+    every clone (thresholds that differ between the two carry what was measured for each)."""
+    if missing_shared(AKAMASTER, CIFAR_TEST) is None:
+        images, labels = request.getfixturevalue("cifar_test_float")
+        return RealCase("akamaster", request.getfixturevalue("akamaster_model"), images, labels)
+    samples = request.getfixturevalue("cifar_samples")
+    return RealCase("shipped", request.getfixturevalue("shipped_model"), samples.images.float() / 255, samples.labels)

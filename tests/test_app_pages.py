@@ -666,3 +666,60 @@ def test_compact_copy_shows_its_maps_on_explore(statistics_root, monkeypatch):
     shown = [c for c in image_captions(at) if c.endswith(" of 3072 non-zero")]
     assert len(shown) == sum(m is not None for m in maps) >= 2
     assert "its maps" not in results_only_note(at, Experiment(compact))
+
+
+def _with_adaptive_results(path: str) -> dict:
+    """Add an adaptive block and a robustness curve to a fake experiment, as the adaptive stages write them."""
+    from experiments.format import robustness_curve_json, robustness_curve_stage
+    from experiments.store import ExperimentStore
+
+    store = ExperimentStore(path)
+    table = store.load_json("defence/table.json")
+    block = {"rows": ["fmn+defended", "pgd-8+bpda"], "columns": ["fmn", "pgd-8"],
+             "accuracy": {"fmn+defended": {"fmn": 0.125, "pgd-8": 0.25}, "pgd-8+bpda": {"fmn": 0.0, "pgd-8": 0.375}},
+             "accuracy_clean_correct": {"fmn+defended": {"fmn": 0.2, "pgd-8": 0.3},
+                                        "pgd-8+bpda": {"fmn": 0.0, "pgd-8": 0.45}},
+             "extends": {"fmn+defended": "fmn", "pgd-8+bpda": "pgd-8"}, "settings": {}, "n": 6, "n_clean_correct": 5,
+             "checks": [{"check": "adaptive_beats_non_adaptive", "row": "pgd-8+bpda", "column": "pgd-8",
+                         "against": "pgd-8", "passed": False, "measured": {}, "message": "accuracy 0.375 adaptive"}]}
+    store.write_json("defence/table.json", {**table, "adaptive": block})
+    curve = {"eps_255": [0, 1, 2, 4, 8, 16], "rows": ["undefended", "non_adaptive", "pgd+bpda", "worst_case"],
+             "accuracy": {r: [1.0, 0.8, 0.6, 0.4, 0.2, 0.0] for r in ["undefended", "non_adaptive", "pgd+bpda",
+                                                                     "worst_case"]}, "n": 6, "checks": []}
+    store.write_json(robustness_curve_json("pgd-8"), curve)
+    store.mark_stage(robustness_curve_stage("pgd-8"), n=6)
+    return {**table, "adaptive": block}
+
+
+def test_defence_adaptive_table_curve_and_live_attack(tmp_path, monkeypatch):
+    import pages.defence as defence_page
+
+    path = write_fake_experiment(str(tmp_path))
+    table = _with_adaptive_results(path)
+    monkeypatch.setenv("FMAPS_CACHE", str(tmp_path))
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on("pages/defence.py")
+    no_errors(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts(at)]
+    assert any(t.startswith("Adaptive attacks (N = 6") for t in titles), titles
+    assert any(t.startswith("Accuracy against ε, class maps trained against PGD ε=8/255") for t in titles), titles
+    [frame] = list(at.dataframe)  # the adaptive table's records, the page's only dataframe
+    shown = frame.value
+    bpda = shown[(shown["attack on the defence"] == "PGD ε=8/255 + bpda") & (shown["class maps"] == "PGD ε=8/255")]
+    assert bpda["accuracy (all N)"].tolist() == [0.375] and bpda["accuracy (clean-correct)"].tolist() == [0.45]
+    assert bpda["Table IV, same attack ignoring the defence"].tolist() == [table["accuracy"]["pgd-8"]["pgd-8"]]
+    assert any("**failed**: adaptive beats non adaptive" in m.value for m in at.markdown)
+    assert any("does not make the model robust" in m.value for m in at.markdown)
+    # the live adaptive attack on the picked image, against the same function called directly
+    at.selectbox(key="defence_maps").set_value("pgd-8").run()
+    at.selectbox(key="defence_image").set_value(2).run()
+    at.button(key="defence_adaptive_go").click().run()
+    no_errors(at)
+    experiment = Experiment(path)
+    expected = defence_page.live_attack_result(_fake_model(), experiment.class_maps("pgd-8"), experiment.image(2),
+                                               int(experiment.labels()[2]))
+    [verdict] = [m.value for m in at.markdown if m.value.startswith("Adaptive PGD-BPDA")]
+    assert f"defended prediction **{CLASSES[expected['pred']]}**" in verdict
+    holds = expected["pred"] == int(experiment.labels()[2])
+    assert verdict.endswith("the defence still holds for this image." if holds else
+                            "the defence does not hold for this image.")

@@ -1,4 +1,9 @@
-"""Attacks on the third-party ResNet-20 and 32 real CIFAR-10 test images (METHOD §3)."""
+"""Attacks on a trained ResNet-20 and real CIFAR-10 test images (METHOD §3).
+
+With the shared data: the third-party ResNet-20 on the first 32 images of test-1000; on any other clone the
+shipped ResNet-20 (assets/) on Foolbox's 20 bundled samples (the `real_case` fixture). Every assertion holds
+for both; the numbers measured on each are in the comments.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,25 @@ import torch
 
 from core.attacks import ATTACKS, DEFAULT_PGD_EPS, AttackResult, attack_key, attack_success_rate, run_attack
 
-N_IMAGES = 32  # FMN (100 steps) + DeepFool (50) + PGD (40) on 32 images: ~15 s of CPU in all
+N_IMAGES = 32  # FMN (100 steps) + DeepFool (50) + PGD (40) on 32 images: ~15 s of CPU in all (the samples: 20)
 EPS = {"fmn": None, "pgd": DEFAULT_PGD_EPS, "deepfool": None}
 
 
 @pytest.fixture(scope="module")
-def images(cifar_test_float):
-    x, y = cifar_test_float
-    return x[:N_IMAGES], y[:N_IMAGES]
+def model(real_case) -> torch.nn.Module:
+    return real_case.model
 
 
 @pytest.fixture(scope="module")
-def results(akamaster_model, images) -> dict[str, AttackResult]:
+def images(real_case) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 3, 32, 32) float images and (N,) labels: 32 of test-1000, or all 20 samples."""
+    return real_case.images[:N_IMAGES], real_case.labels[:N_IMAGES]
+
+
+@pytest.fixture(scope="module")
+def results(model, images) -> dict[str, AttackResult]:
     x, y = images
-    return {name: run_attack(akamaster_model, x, y, name, eps=EPS[name], seed=0) for name in ATTACKS}
+    return {name: run_attack(model, x, y, name, eps=EPS[name], seed=0) for name in ATTACKS}
 
 
 def test_registry_entries_are_complete():
@@ -32,14 +42,14 @@ def test_registry_entries_are_complete():
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
-def test_result_fields_agree_with_an_independent_recomputation(name, results, images, akamaster_model):
+def test_result_fields_agree_with_an_independent_recomputation(name, results, images, model):
     x, y = images
     r = results[name]
     assert r.adversarial.shape == x.shape and r.adversarial.dtype == torch.float32
     assert r.adversarial.min() >= 0 and r.adversarial.max() <= 1
     with torch.no_grad():
-        assert torch.equal(r.adv_pred, akamaster_model(r.adversarial).argmax(1))
-        assert torch.equal(r.clean_pred, akamaster_model(x).argmax(1))
+        assert torch.equal(r.adv_pred, model(r.adversarial).argmax(1))
+        assert torch.equal(r.clean_pred, model(x).argmax(1))
     delta = (r.adversarial - x).numpy().reshape(len(x), -1).astype(np.float64)
     np.testing.assert_allclose(r.linf.numpy(), np.abs(delta).max(axis=1), atol=1e-7)
     np.testing.assert_allclose(r.l2.numpy(), np.sqrt((delta**2).sum(axis=1)), rtol=1e-5, atol=1e-7)
@@ -52,7 +62,7 @@ def test_result_fields_agree_with_an_independent_recomputation(name, results, im
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_each_attack_fools_most_correctly_classified_images(name, results):
     r = results[name]
-    assert (r.clean_pred == r.labels).sum() >= 0.8 * N_IMAGES  # the model itself is sound (91.5 %)
+    assert (r.clean_pred == r.labels).sum() >= 0.8 * len(r.labels)  # the model is sound (third-party 91.5 %; 20/20)
     assert attack_success_rate(r) > 0.8
 
 
@@ -64,38 +74,39 @@ def test_pgd_stays_within_its_budget(results, images):
 
 @pytest.mark.parametrize("name", ["fmn", "deepfool"])
 def test_minimum_norm_attacks_need_less_than_pgd(name, results):
-    """Measured on these 32 images: FMN ~0.7/255, DeepFool ~1/255, PGD 8/255 (mean L∞ of successes)."""
+    """Measured on these 32 images: FMN ~0.7/255, DeepFool ~1/255, PGD 8/255 (mean L∞ of successes);
+    the shipped model on the 20 samples: FMN 1.49/255, DeepFool 1.91/255, PGD 8/255."""
     r, pgd = results[name], results["pgd"]
     assert r.linf[r.success].mean() < 0.5 * pgd.linf[pgd.success].mean()
 
 
-def test_seeded_pgd_is_reproducible_and_the_seed_matters(akamaster_model, images):
+def test_seeded_pgd_is_reproducible_and_the_seed_matters(model, images):
     x, y = images[0][:4], images[1][:4]
-    first = run_attack(akamaster_model, x, y, "pgd", eps=2 / 255, seed=7)
-    again = run_attack(akamaster_model, x, y, "pgd", eps=2 / 255, seed=7)
-    other = run_attack(akamaster_model, x, y, "pgd", eps=2 / 255, seed=8)
+    first = run_attack(model, x, y, "pgd", eps=2 / 255, seed=7)
+    again = run_attack(model, x, y, "pgd", eps=2 / 255, seed=7)
+    other = run_attack(model, x, y, "pgd", eps=2 / 255, seed=8)
     assert torch.equal(first.adversarial, again.adversarial)
     assert not torch.equal(first.adversarial, other.adversarial)  # random start
 
 
-def test_attack_steps_reach_foolbox(akamaster_model, images):
+def test_attack_steps_reach_foolbox(model, images):
     """steps=1 makes one PGD step of Foolbox's rel_stepsize * eps (0.025 of the budget per step by default):
     far from the 40-step default's perturbation; steps=None is the default itself."""
     x, y = images[0][:4], images[1][:4]
-    default = run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, seed=3)
-    same = run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, seed=3, steps=40)
-    one = run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, seed=3, steps=1)
+    default = run_attack(model, x, y, "pgd", eps=8 / 255, seed=3)
+    same = run_attack(model, x, y, "pgd", eps=8 / 255, seed=3, steps=40)
+    one = run_attack(model, x, y, "pgd", eps=8 / 255, seed=3, steps=1)
     assert torch.equal(default.adversarial, same.adversarial)
     assert not torch.allclose(one.adversarial, default.adversarial, atol=1e-4)
     with pytest.raises(ValueError, match="expected attack steps >= 1"):
-        run_attack(akamaster_model, x, y, "pgd", eps=8 / 255, steps=0)
+        run_attack(model, x, y, "pgd", eps=8 / 255, steps=0)
 
 
-def test_batches_and_progress(akamaster_model, images, results):
+def test_batches_and_progress(model, images, results):
     """DeepFool is deterministic: splitting into batches changes nothing; progress sees every batch."""
     x, y = images[0][:10], images[1][:10]
     calls = []
-    r = run_attack(akamaster_model, x, y, "deepfool", batch_size=4, progress=lambda done, total: calls.append((done, total)))
+    r = run_attack(model, x, y, "deepfool", batch_size=4, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(4, 10), (8, 10), (10, 10)]
     assert torch.allclose(r.adversarial, results["deepfool"].adversarial[:10], atol=1e-5)
 
@@ -127,10 +138,10 @@ def test_attack_key(name, eps, key):
         pytest.param("fmn", 0.03, r"expected eps=None for fmn", id="fmn-with-eps"),
     ],
 )
-def test_bad_names_and_eps(name, eps, match, akamaster_model, images):
+def test_bad_names_and_eps(name, eps, match, model, images):
     x, y = images
     with pytest.raises(ValueError, match=match):
-        run_attack(akamaster_model, x[:2], y[:2], name, eps=eps)
+        run_attack(model, x[:2], y[:2], name, eps=eps)
     with pytest.raises(ValueError, match=match):
         attack_key(name, eps)
 
@@ -144,22 +155,23 @@ def test_bad_names_and_eps(name, eps, match, akamaster_model, images):
         pytest.param(lambda x, y: (x, y[:1]), r"expected labels of shape \(2,\)", id="labels-short"),
     ],
 )
-def test_bad_images_raise(transform, match, akamaster_model, images):
+def test_bad_images_raise(transform, match, model, images):
     x, y = transform(images[0][:2], images[1][:2])
     with pytest.raises(ValueError, match=match):
-        run_attack(akamaster_model, x, y, "fmn")
+        run_attack(model, x, y, "fmn")
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
-def test_folded_batchnorm_attack_matches_the_plain_model(name, results, images, akamaster_model):
+def test_folded_batchnorm_attack_matches_the_plain_model(name, results, images, model):
     """run_attack attacks the BatchNorm-folded copy by default (faster); the outcome is the plain model's.
 
     Same success on every image (measured before the repair pass: FMN lost 1 of 32 images, whose
     minimum-norm adversarial sat on the folded model's boundary), the same minimum norms within 5 %
-    (median ratio) and DeepFool's deterministic adversarials within 1e-4.
+    (median ratio) and DeepFool's deterministic adversarials within 1e-4. The shipped model on the 20
+    samples, measured: the same success on all, median ratio 1.0 for every attack, DeepFool within 1.2e-7.
     """
     x, y = images
-    plain = run_attack(akamaster_model, x, y, name, eps=EPS[name], seed=0, fuse_batchnorm=False)
+    plain = run_attack(model, x, y, name, eps=EPS[name], seed=0, fuse_batchnorm=False)
     folded = results[name]
     assert torch.equal(folded.success, plain.success)
     both = folded.success & plain.success

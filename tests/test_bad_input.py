@@ -305,6 +305,13 @@ BAD_INPUTS = [
             (("--data", "cifar10", "--data-root", "/nonexistent"), "--data cifar10: CIFAR-10 not found under '/nonexistent'"),
             (("--batch-size", "many"), "argument --batch-size: invalid batch size"),
             (("--fold-batchnorm", "maybe"), "argument --fold-batchnorm: invalid on or off value: 'maybe'"),
+            (("--adaptive-attacks", "pgd+bpda"), "expected --train-data with --adaptive-attacks .* got --train-data none"),
+            (("--robustness-curve",), "expected --train-data with --robustness-curve"),
+            (("--adaptive-attacks", "pgd+nothing"), "expected --adaptive-attacks from .* got 'pgd\\+nothing'"),
+            (("--adaptive-attacks", "pgd+bpda", "--eps", "300"), r"expected --eps in \(0, 255\] \(units of 1/255\), got 300"),
+            (("--adaptive-attacks", "pgd+bpda", "--eps", "0"), r"expected --eps in \(0, 255\]"),
+            (("--adaptive-steps", "0"), "expected --adaptive-steps >= 1"),
+            (("--adaptive-restarts", "0"), "expected --adaptive-restarts >= 1"),
         ]
     ],
     # --- CLI options: precompute train-model ---

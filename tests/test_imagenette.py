@@ -74,7 +74,8 @@ def test_imagenette_run_and_app(model_name: str, tmp_path: Path, monkeypatch: py
     out = tmp_path / "cache"
     cmd = [sys.executable, "-m", "precompute", "run", "--preset", preset, "--data", str(data), "--device", "cpu",
            "--attacks", "pgd", "--eps", "8", "--attack-steps", "10", "--min-steps", "1", "--max-steps", "2", "--permutations", "3",
-           "--repairings", "1", "--batch-size", "auto", "--quiet", "--out", str(out)]
+           "--repairings", "1", "--bootstrap", "20", "--power-repeats", "1", "--batch-size", "auto", "--quiet",
+           "--out", str(out)]
     env = dict(os.environ, GIT_PYTHON_REFRESH="quiet", PYTHONPATH=str(REPO))
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

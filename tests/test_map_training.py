@@ -4,6 +4,10 @@ The reference below is written from METHOD §2 alone: torch.optim.Adam on one ma
 layer spelled out with torch.fft, the published order (loss, step, clamp, then the stop test).
 Step counts are shrunk (and, outside the agreement test, the learning rate raised) so the tests run in seconds, yet images stop
 at different steps and the batch (4 slots for 12 images) is refilled.
+
+The model and images come from the `real_case` fixture: the third-party ResNet-20 on test-1000 with the shared
+data, else the shipped ResNet-20 on Foolbox's 20 samples, so the tests run on any clone. The two agreement tests,
+whose thresholds were measured on the third-party model and these 12 images, stay behind the shared data.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from torch import nn
 
 from core.map_training import MapResult, MapTrainConfig, SlotAdam, fold_batchnorm, train_maps
 
-# 12 images spread over test-1000 (some misclassified by the model: failed maps must agree too)
+# 12 images spread over test-1000 (some misclassified by the model: failed maps must agree too); the first 12
+# of the samples on a clone without test-1000
 IMAGE_INDICES = list(range(0, 1000, 83))[:12]
 # The agreement test runs at METHOD's learning rate 0.01 (FAST's 0.1 makes the trajectories chaotic enough that
 # rounding alone moves 2 of the 12 maps below the 0.99 cosine on an AVX512 CPU, session 11), with fewer steps than
@@ -53,19 +58,27 @@ def plain_map(model, image, target, config, early_model=None, early_steps=0):
 
 
 @pytest.fixture(scope="module")
-def twelve(cifar_test_float):
-    images, labels = cifar_test_float
-    return images[IMAGE_INDICES], labels[IMAGE_INDICES]
+def model(real_case) -> nn.Module:
+    return real_case.model
 
 
 @pytest.fixture(scope="module")
-def batched(akamaster_model, twelve) -> tuple[MapResult, list]:
+def twelve(real_case) -> tuple[torch.Tensor, torch.Tensor]:
+    """(12, 3, 32, 32) float images and (12,) labels."""
+    indices = IMAGE_INDICES if len(real_case.labels) > max(IMAGE_INDICES) else list(range(12))
+    return real_case.images[indices], real_case.labels[indices]
+
+
+@pytest.fixture(scope="module")
+def batched(model, twelve) -> tuple[MapResult, list]:
     images, labels = twelve
     calls = []
-    result = train_maps(akamaster_model, images, labels, FAST, batch_size=4, progress=lambda d, n: calls.append((d, n)))
+    result = train_maps(model, images, labels, FAST, batch_size=4, progress=lambda d, n: calls.append((d, n)))
     return result, calls
 
 
+# the third-party model only: the 90 % criteria were measured on it and these 12 images, which hold misclassified
+# ones (the shipped model gets the samples right)
 def test_batched_matches_plain_loop(akamaster_model, twelve):
     images, labels = twelve
     result = train_maps(akamaster_model, images, labels, AGREEMENT, batch_size=4)  # 4 slots for 12 images: refilled
@@ -99,6 +112,8 @@ class CountingScaled(nn.Module):
         return self.model(x) * self.scale
 
 
+# the third-party model only: on the shipped model and the samples it passes (cosines 1.0 but one 0.86) yet takes
+# ~90 s (the third-party model: 13 s)
 def test_early_model_takes_the_first_steps_of_every_image(akamaster_model, twelve):
     """`early_model` computes steps 1..early_steps of each image, `model` the rest, in batches that are split
     when refilled slots sit on both sides of that step: against the plain loop switching models at that step,
@@ -127,6 +142,24 @@ def test_early_model_takes_the_first_steps_of_every_image(akamaster_model, twelv
         train_maps(late, images[:2], labels[:2], FAST).steps.tolist()  # no early_model: early_steps is ignored
 
 
+def test_split_forward_puts_each_slot_through_its_network_in_slot_order(model, twelve):
+    """Slots on both sides of early_steps: one pass per network, the logits back in slot order,
+    against each image run alone through the network its step count picks."""
+    from core.map_training import _Networks
+
+    images = twelve[0][:5]
+    late, early = CountingScaled(model, 1.0).eval(), CountingScaled(model, 3.0).eval()
+    steps = [7, 0, 5, 4, 2]  # early_steps 5: slots 1, 3 and 4 are still early
+    with torch.no_grad():
+        logits = _Networks(late, early, early_steps=5, channels_last=False).forward_for(steps)(images)  # (5, K)
+        expected = torch.cat([(early if t < 5 else late)(images[i : i + 1]) for i, t in enumerate(steps)])
+    assert (early.rows, late.rows) == (3 + 3, 2 + 2)  # the split pass, then the reference one by one
+    torch.testing.assert_close(logits, expected, rtol=0, atol=1e-4)
+    with torch.no_grad():
+        all_late = model(images)  # (5, K)
+    assert not torch.allclose(logits[[1, 3, 4]], all_late[[1, 3, 4]], atol=1e-2), "the networks must differ"
+
+
 def test_progress_counts_finished_images(batched):
     _, calls = batched
     done = [d for d, _ in calls]
@@ -141,13 +174,13 @@ def test_maps_within_unit_interval_and_shapes(batched, twelve):
     assert torch.equal(result.kept, result.final_pred == twelve[1])
 
 
-def test_final_loss_is_ce_plus_l1_of_the_last_forward(akamaster_model, twelve):
+def test_final_loss_is_ce_plus_l1_of_the_last_forward(model, twelve):
     """With max_steps = 0 every image takes exactly one step from the all-ones map: loss = CE(f(x)) + λ·C·H·W."""
     images, labels = twelve
     config = MapTrainConfig(lam=0.5, lr=0.01, min_steps=0, max_steps=0, tol=0.0)
-    result = train_maps(akamaster_model, images[:3], labels[:3], config, batch_size=2)
+    result = train_maps(model, images[:3], labels[:3], config, batch_size=2)
     with torch.no_grad():
-        ce = F.cross_entropy(akamaster_model(images[:3]), labels[:3], reduction="none").double()
+        ce = F.cross_entropy(model(images[:3]), labels[:3], reduction="none").double()
     expected = ce + 0.5 * images[0].numel()
     assert result.steps.tolist() == [1, 1, 1]
     assert torch.allclose(result.final_loss, expected, rtol=0, atol=1e-3)
@@ -190,50 +223,53 @@ def test_slot_adam_rows_leave_other_slots_untouched():
     assert torch.equal(params[1], torch.ones(2)) and torch.allclose(params[0], torch.full((2,), 0.9))
 
 
-def test_lam_zero_keeps_maps_near_ones_and_the_label(akamaster_model, cifar_test_float):
-    images, labels = cifar_test_float
+def test_lam_zero_keeps_maps_near_ones_and_the_label(model, real_case):
+    images, labels = real_case.images, real_case.labels
     with torch.no_grad():
-        correct = (akamaster_model(images[:40]).argmax(dim=1) == labels[:40]).nonzero().flatten()[:6]
+        correct = (model(images[:40]).argmax(dim=1) == labels[:40]).nonzero().flatten()[:6]
     config = MapTrainConfig(lam=0.0, lr=0.01, min_steps=3, max_steps=5, tol=1e-5)
-    result = train_maps(akamaster_model, images[correct], labels[correct], config, batch_size=4)
+    result = train_maps(model, images[correct], labels[correct], config, batch_size=4)
     assert result.kept.all()
     # Adam moves an entry by about lr per step at most; the CE alone never empties the map
     assert result.maps.min() >= 1 - 2 * config.lr * (config.max_steps + 1)
-    assert result.maps.mean() > 0.99
+    # most entries stay near 1 (measured mean: third-party model 0.9903, shipped model on the samples 0.9813,
+    # against 0.94 if every entry took all six lr-sized steps down)
+    print("mean of the lam = 0 maps:", result.maps.mean().item())
+    assert result.maps.mean() > {"akamaster": 0.99, "shipped": 0.975}[real_case.name]
 
 
-def test_fold_batchnorm_same_function(akamaster_model, twelve):
+def test_fold_batchnorm_same_function(model, twelve):
     images, _ = twelve
-    folded = fold_batchnorm(akamaster_model)
-    assert folded is not akamaster_model and not folded.training
+    folded = fold_batchnorm(model)
+    assert folded is not model and not folded.training
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in akamaster_model.modules()), "the original is untouched"
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()), "the original is untouched"
     assert not any(p.requires_grad for p in folded.parameters())
     with torch.no_grad():
-        assert torch.allclose(folded(images), akamaster_model(images), rtol=0, atol=1e-4)
+        assert torch.allclose(folded(images), model(images), rtol=0, atol=1e-4)
 
 
-def test_deterministic(akamaster_model, twelve):
+def test_deterministic(model, twelve):
     images, labels = twelve
     config = MapTrainConfig(lr=0.1, min_steps=2, max_steps=4, tol=1e-2)
-    first = train_maps(akamaster_model, images[:5], labels[:5], config, batch_size=2)
-    second = train_maps(akamaster_model, images[:5], labels[:5], config, batch_size=2)
+    first = train_maps(model, images[:5], labels[:5], config, batch_size=2)
+    second = train_maps(model, images[:5], labels[:5], config, batch_size=2)
     assert torch.equal(first.maps, second.maps) and torch.equal(first.steps, second.steps)
 
 
-def test_model_left_as_found(akamaster_model, twelve):
+def test_model_left_as_found(model, twelve):
     images, labels = twelve
-    akamaster_model.train()
+    model.train()
     try:
-        train_maps(akamaster_model, images[:1], labels[:1], MapTrainConfig(min_steps=0, max_steps=0))
-        assert akamaster_model.training
-        assert not any(p.grad is not None for p in akamaster_model.parameters())
+        train_maps(model, images[:1], labels[:1], MapTrainConfig(min_steps=0, max_steps=0))
+        assert model.training
+        assert not any(p.grad is not None for p in model.parameters())
     finally:
-        akamaster_model.eval()
+        model.eval()
 
 
-def test_empty_input(akamaster_model):
-    result = train_maps(akamaster_model, torch.zeros(0, 3, 32, 32), torch.zeros(0, dtype=torch.int64))
+def test_empty_input(model):
+    result = train_maps(model, torch.zeros(0, 3, 32, 32), torch.zeros(0, dtype=torch.int64))
     assert result.maps.shape == (0, 3, 32, 32) and result.steps.numel() == 0
 
 
@@ -257,6 +293,6 @@ def test_empty_input(akamaster_model):
     ids=["3d-images", "targets-length", "float-targets", "not-unit-range", "negative-target", "batch-size", "steps",
          "early-steps"],
 )
-def test_bad_input(akamaster_model, images, targets, kwargs, message):
+def test_bad_input(model, images, targets, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        train_maps(akamaster_model, images, targets, **kwargs)
+        train_maps(model, images, targets, **kwargs)

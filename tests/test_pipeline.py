@@ -23,7 +23,7 @@ SMALL_RUN = [
     "run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
     "--data", str(CIFAR_TEST), "--limit", "8", "--attacks", "fmn", "pgd", "deepfool", "--eps", "8", "--attack-steps", "10",
     "--lam", "0.1", "--min-steps", "5", "--max-steps", "25", "--chunk-size", "3", "--batch-size", "2",
-    "--permutations", "5", "--repairings", "2",
+    "--permutations", "5", "--repairings", "2", "--bootstrap", "20", "--power-repeats", "1",  # statistics: few resamples
     "--train-data", str(CIFAR_TRAIN), "--train-limit", "30", "--class-min-steps", "2", "--class-max-steps", "4",
     "--class-batch-size", "4", "--quiet",
 ]
@@ -129,7 +129,7 @@ KILL_RUN = [
     "run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
     "--data", str(CIFAR_TEST), "--limit", "6", "--attacks", "pgd", "--eps", "8", "--attack-steps", "5",
     "--lam", "0.1", "--min-steps", "3", "--max-steps", "12", "--chunk-size", "2", "--batch-size", "2",
-    "--permutations", "3", "--repairings", "1",
+    "--permutations", "3", "--repairings", "1", "--bootstrap", "20", "--power-repeats", "1",  # statistics: few resamples
     "--train-data", str(CIFAR_TRAIN), "--train-limit", "20", "--class-min-steps", "2", "--class-max-steps", "3",
     "--class-batch-size", "4", "--quiet",
 ]
@@ -251,7 +251,7 @@ def test_fold_batchnorm_option_reaches_every_trainer_and_attack(fold: str, tmp_p
     monkeypatch.setattr(core.class_maps, "fold_batchnorm", recording_fold)
     tiny = ["run", "--model", "resnet20", "--checkpoint", str(AKAMASTER), "--input-norm", "imagenet",
             "--data", str(CIFAR_TEST), "--limit", "3", "--attacks", "fmn", "--attack-steps", "3",
-            "--lam", "0.1", "--min-steps", "2", "--max-steps", "3", "--permutations", "3", "--repairings", "1",
+            "--lam", "0.1", "--min-steps", "2", "--max-steps", "3", "--permutations", "3", "--repairings", "1", "--bootstrap", "20",
             "--train-data", str(CIFAR_TRAIN), "--train-limit", "12", "--class-min-steps", "1",
             "--class-max-steps", "2", "--class-batch-size", "4", "--quiet", "--fold-batchnorm", fold,
             "--out", str(tmp_path)]

@@ -18,7 +18,7 @@ def test_reproduction_script_runs_reports_and_ships(tmp_path):
     """Three runs (λ = 0.5 with class maps and the defence, then Table I at λ = 0.1 and 0.02), each timed and
     reported; the results-only copies go to assets/results/ unless SHIP=0 (here: the repository stays as it is)."""
     extra = ("--limit 8 --train-limit 40 --attack-steps 2 --min-steps 2 --max-steps 4 --class-min-steps 2 "
-             "--class-max-steps 3 --permutations 5 --repairings 2")
+             "--class-max-steps 3 --permutations 5 --repairings 2 --bootstrap 20 --power-repeats 1")
     env = dict(os.environ, EXTRA=extra, SHIP="0", OUT=str(tmp_path / "cache"), DEVICE="cpu", GIT_PYTHON_REFRESH="quiet")
     before = sorted(os.listdir(REPO / "assets" / "results"))
     done = subprocess.run(["bash", str(REPO / "bench" / "reproduce_cifar10.sh")], env=env, capture_output=True,

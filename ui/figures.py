@@ -460,3 +460,20 @@ def noise_ceiling_figure(metrics: Sequence[str], ceiling: Sequence[float | None]
     fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.3})
     fig.update_yaxes(title_text="similarity")
     return _style(fig, title, height)
+
+
+def robustness_curve_figure(eps_255: Sequence[float], accuracy: dict[str, Sequence[float]], title: str, *,
+                            height: int = 380) -> go.Figure:
+    """Accuracy against the L∞ budget ε (1/255 units), one line per row: the bare model, the defence under the
+    non-adaptive attack, under each adaptive attack and in the worst case."""
+    fig = go.Figure()
+    for name, values in accuracy.items():
+        if len(values) != len(eps_255):
+            raise ValueError(f"expected {len(eps_255)} accuracies for {name!r}, got {len(values)}")
+        dash = "dot" if name == "worst_case" else "solid"
+        fig.add_trace(go.Scatter(x=list(eps_255), y=list(values), mode="lines+markers", name=name.replace("_", " "),
+                                 line={"dash": dash},
+                                 hovertemplate=f"{name}<br>ε %{{x}}/255<br>accuracy %{{y:.3f}}<extra></extra>"))
+    fig.update_xaxes(title_text="ε (1/255)")
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02])
+    return _style(fig, title, height)

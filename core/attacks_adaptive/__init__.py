@@ -14,10 +14,11 @@ Names and keys ("pgd-8+bpda") live in core.attack_keys (ADAPTIVE_ATTACKS, adapti
 from core.attacks_adaptive.checks import (
     SanityCheck,
     accuracy_falls_to_zero,
+    adaptive_beats_non_adaptive,
     more_effort_does_not_help,
     white_box_beats_gradient_free,
 )
-from core.attacks_adaptive.curve import CURVE_ATTACKS, CURVE_EPS_255, RobustnessCurve, robustness_curve
+from core.attacks_adaptive.curve import CURVE_ATTACKS, CURVE_EPS_255, RobustnessCurve, curve_correct, robustness_curve
 from core.attacks_adaptive.fmn import defended_fmn
 from core.attacks_adaptive.pgd import adaptive_pgd
 from core.attacks_adaptive.result import AdaptiveResult, accuracy_at
@@ -26,6 +27,6 @@ from core.attacks_adaptive.square import square_attack
 
 __all__ = [
     "CURVE_ATTACKS", "CURVE_EPS_255", "AdaptiveResult", "RobustnessCurve", "SanityCheck", "accuracy_at",
-    "accuracy_falls_to_zero", "adaptive_pgd", "defended_fmn", "more_effort_does_not_help", "robustness_curve",
+    "accuracy_falls_to_zero", "adaptive_beats_non_adaptive", "adaptive_pgd", "curve_correct", "defended_fmn", "more_effort_does_not_help", "robustness_curve",
     "run_adaptive_attack", "square_attack", "transfer_attack", "white_box_beats_gradient_free",
 ]

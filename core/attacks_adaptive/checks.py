@@ -5,6 +5,8 @@ adversarial robustness", §5), each a function returning its outcome rather than
     more_effort_does_not_help   more steps / restarts lower accuracy by no more than noise (the attack converged)
     white_box_beats_gradient_free   the gradient attack is at least as strong as the gradient-free one
                                 (else the gradient is masked: the defence hides, it does not defend)
+    adaptive_beats_non_adaptive the attack that knows the defence is at least as strong as the one that does not
+                                (Table IV's attack on the bare model; else the adaptive attack is broken)
 
 They take accuracies (or results) computed by the caller, so they run with any attack and any budget.
 """
@@ -75,3 +77,15 @@ def white_box_beats_gradient_free(
                        {"white_box": white, "gradient_free": free, "missed": float(missed), "tolerance": tolerance},
                        f"accuracy {white:.3f} white-box, {free:.3f} gradient-free; {missed} image(s) only the "
                        "gradient-free attack fooled" + ("" if passed else ": the gradient looks masked"))
+
+
+def adaptive_beats_non_adaptive(adaptive: float, non_adaptive: float, n: int, *,
+                                tolerance: float | None = None) -> SanityCheck:
+    """Accuracy of the defence under an adaptive attack and under the non-adaptive one at the same budget, on the
+    same n images: passes when the adaptive accuracy is at most the other's + `tolerance` (default one image)."""
+    tolerance = one_image(n) if tolerance is None else tolerance
+    passed = adaptive <= non_adaptive + tolerance + 1e-12
+    return SanityCheck("adaptive_beats_non_adaptive", passed,
+                       {"adaptive": adaptive, "non_adaptive": non_adaptive, "tolerance": tolerance},
+                       f"accuracy {adaptive:.3f} adaptive, {non_adaptive:.3f} non-adaptive (tolerance {tolerance:.3f})"
+                       + ("" if passed else ": the adaptive attack is weaker than the one that ignores the defence"))

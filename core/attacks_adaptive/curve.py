@@ -61,7 +61,7 @@ def curve_correct(
 ) -> dict[str, torch.Tensor]:
     """Per image and ε, whether it is still classified correctly: {"undefended", "non_adaptive", each attack,
     "worst_case"} -> (N, E) bool on the labels' device. steps: the adaptive attacks' (None: each one's default);
-    baseline_steps: the non-adaptive PGD's (None: Foolbox's 40)."""
+    baseline_steps: the non-adaptive PGD's (None: Foolbox's 40); restarts: PGD's (the other attacks start once)."""
     check_attack_inputs(defended, images, labels)
     if any(not 0 <= e <= 255 for e in eps_255):
         raise ValueError(f"expected budgets in [0, 255] (1/255 units), got {list(eps_255)}")
@@ -80,8 +80,9 @@ def curve_correct(
         columns[NON_ADAPTIVE].append(~baseline.fooled)
         survived = ~baseline.fooled  # (N,) bool
         for name in attacks:
+            starts = restarts if ADAPTIVE_ATTACKS[name].attack == "pgd" else 1  # only PGD restarts
             result = run_adaptive_attack(name, defended, images, labels, e / 255, seed=seed, steps=steps,
-                                         restarts=restarts, batch_size=batch_size)
+                                         restarts=starts, batch_size=batch_size)
             columns[name].append(~result.fooled)
             survived = survived & ~result.fooled
         columns[WORST_CASE].append(survived)

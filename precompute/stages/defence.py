@@ -3,7 +3,9 @@
 Rows: the test images as they are ("clean") and attacked by each attack; columns: no map, and
 the class maps trained against each attack. A cell is top-1 accuracy against the true labels
 over all N test images. An extra row reproduces the published evaluation, which filtered clean
-images with the map of their *true* label (a defence cannot know it): labelled as such.
+images with the map of their *true* label (a defence cannot know it): labelled as such. Beside the
+accuracy over all N, `accuracy_clean_correct` counts only the images the bare model classifies correctly when
+clean (the published denominator); precompute/stages/adaptive.py adds the adaptive attacks' rows as "adaptive".
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from experiments.format import (
 )
 from precompute.stages.base import Outcome, run_rank0_stage
 from precompute.stages.context import StageContext
+from precompute.stages.denominators import DENOMINATORS
 
 
 def run_defence_stage(ctx: StageContext, attack_keys: list[str]) -> None:
@@ -37,24 +40,34 @@ def run_defence_stage(ctx: StageContext, attack_keys: list[str]) -> None:
         columns = ["none", *attack_keys]
         class_maps = load_class_maps(ctx, attack_keys)
         batches = [np.arange(b, min(n, b + ctx.config.batch_size)) for b in range(0, n, ctx.config.batch_size)]
+        correct = ctx.array(classify_dir(TEST), "pred") == labels  # (N,) the published denominator's images
         table: dict[str, dict[str, float]] = {}
+        table_correct: dict[str, dict[str, float]] = {}
         arrays: dict[str, np.ndarray] = {}
         for row, key in rows.items():
             first = ctx.array(classify_dir(TEST), "pred") if key is None else ctx.array(attack_dir(TEST, key), "adv_pred")
             table[row] = {"none": float((first == labels).mean())}
+            table_correct[row] = {"none": _share((first == labels)[correct])}
             defended = defended_predictions(ctx, key, class_maps, batches)
             for column in attack_keys:
                 arrays[defence_cell(row, column)] = defended[column]
                 table[row][column] = float((defended[column] == labels).mean())
+                table_correct[row][column] = _share((defended[column] == labels)[correct])
         published = {column: true_label_accuracy(ctx, class_maps[column], labels, batches) for column in attack_keys}
         ctx.store.write_arrays(DEFENCE, arrays)
         result = {"rows": list(rows), "columns": columns, "accuracy": table, "n": n,
-                  "clean_true_label_map": published}
+                  "clean_true_label_map": published, "accuracy_clean_correct": table_correct,
+                  "n_clean_correct": int(correct.sum()), "denominators": DENOMINATORS}
         ctx.store.write_json(DEFENCE_TABLE, result)
         note = "; ".join(f"{r}: " + " ".join(f"{c}={table[r][c]:.2f}" for c in columns) for r in table)
         return Outcome({"n": n}, note)
 
     run_rank0_stage(ctx, DEFENCE, build)
+
+
+def _share(correct: np.ndarray) -> float:
+    """Share of True in a (M,) bool array; 0 for none (as the table's other cells)."""
+    return float(correct.mean()) if len(correct) else 0.0
 
 
 def load_class_maps(ctx: StageContext, attack_keys: list[str]) -> dict[str, torch.Tensor]:
