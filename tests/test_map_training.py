@@ -24,9 +24,9 @@ from core.map_training import MapResult, MapTrainConfig, SlotAdam, fold_batchnor
 # of the samples on a clone without test-1000
 IMAGE_INDICES = list(range(0, 1000, 83))[:12]
 # The agreement test runs at METHOD's learning rate 0.01 (FAST's 0.1 makes the trajectories chaotic enough that
-# rounding alone moves 2 of the 12 maps below the 0.99 cosine on an AVX512 CPU, session 11), with fewer steps than
+# rounding alone moves 2 of the 12 maps below the 0.99 cosine on an AVX512 CPU, commit 0b3aa23), with fewer steps than
 # METHOD's 500-5000 so it stays at ~30 s. Measured on that CPU with these settings: 11 of these 12 images reach
-# cosine >= 0.99 (the criterion: >= 90 %), but on 36 images spread over test-1000 only 31 (86 %) do; the
+# cosine >= 0.99 (the criterion: >= 90 %), but on 36 images spread over test-1000 only 31 (86 %) do; the
 # misses are maps at the edge of collapse (total mass < 1, the kept decision flipping on 2 of 36), where the
 # lambda = 0.5 problem has several sparse optima and rounding picks one. So the 90 % holds on this set, not in general.
 AGREEMENT = MapTrainConfig(lam=0.5, lr=0.01, min_steps=100, max_steps=200, tol=1e-2, window=20)
