@@ -28,6 +28,7 @@ from core.data.image_folder import load_image_folder
 from core.devices import resolve_device
 from core.map_training import MapTrainConfig, train_maps
 from core.models.registry import build_model
+from precompute.bf16 import Bf16Classifier
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,6 +72,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto", help="batched input layout")
+    parser.add_argument("--compile", choices=["on", "off"], default="off", help="the batched trainer's compiled step")
+    parser.add_argument("--bf16", action="store_true", help="the batched trainer as precompute run --bf16 trains")
     parser.add_argument("--lam", type=float, default=0.5)
     parser.add_argument("--min-steps", type=int, default=500)
     parser.add_argument("--max-steps", type=int, default=5000)
@@ -103,19 +106,26 @@ def main() -> None:
         flush=True,
     )
 
+    bf16_options, batched_model = {}, model
+    if args.bf16:  # the classifier under bf16 autocast, each map's first 300 steps in float32 (precompute/bf16.py)
+        batched_model = wrapped = Bf16Classifier(model, device.type).eval()
+        bf16_options = {"early_model": wrapped.float32_model(), "early_steps": 300}
+
     def report_progress(done, total):
         if done % 16 == 0 or done == total:
             print(f"  batched: {done}/{total} maps", flush=True)
 
     result, batched_wall, batched_cpu = timed(
         lambda: train_maps(
-            model,
+            batched_model,
             images[: args.n],
             labels[: args.n],
             config,
             batch_size=args.batch_size,
             channels_last=channels_last,
             progress=report_progress,
+            compile=args.compile == "on",
+            **bf16_options,
         ),
         device,
     )
@@ -130,6 +140,8 @@ def main() -> None:
         "device": str(device),
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
+        "compile": args.compile,
+        "bf16": args.bf16,
         "n": args.n,
         "n_single": args.n_single,
         "batched_maps_per_s": args.n / batched_wall,

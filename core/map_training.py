@@ -24,6 +24,8 @@ Everything lives on the images' device.
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.bases import Basis, get_basis
+from core.compiled_step import compiled_map_step
 from core.fourier import apply_fourier_maps
 from core.hidden_layers import INPUT, feature_shape, layer_features, split_at
 from core.stopping import MapFitSettings, SlotHistory, StopRule
@@ -228,6 +231,16 @@ class _Networks:
             filtered = filtered.contiguous(memory_format=torch.channels_last)
         return network(filtered)
 
+    def assignment(self, steps: list[int]) -> list[tuple[nn.Module, list[int] | None]]:
+        """Which network runs which slots of a batch whose slots have taken `steps` steps so far:
+        [(network, None)] when one network runs them all, else [(early_model, slots), (model, slots)]."""
+        early = [slot for slot, t in enumerate(steps) if t < self.early_steps]
+        if not early:
+            return [(self.model, None)]
+        if len(early) == len(steps):
+            return [(self.early_model, None)]
+        return [(self.early_model, early), (self.model, [slot for slot, t in enumerate(steps) if t >= self.early_steps])]
+
     def forward_for(self, steps: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
         """The forward pass of a batch whose slots have taken `steps` steps so far.
 
@@ -251,18 +264,39 @@ class _Networks:
         return split
 
 
+_FOLDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (its weights' identity, folded copy)
+
+
+def folded_once(model: nn.Module) -> nn.Module:
+    """`fold_batchnorm(model)`, the same copy again while the model's weights are the same tensors, unchanged.
+
+    For the compiled step: it guards on the network's type, and every torch.fx fold makes a new type, so a fresh
+    fold per `train_maps` call (one per resumable unit) would recompile every time.
+    """
+    weights = tuple((t.data_ptr(), t._version) for t in itertools.chain(model.parameters(), model.buffers()))
+    hit = _FOLDED.get(model)
+    if hit is not None and hit[0] == weights:
+        return hit[1]
+    folded = fold_batchnorm(model)
+    _FOLDED[model] = (weights, folded)
+    return folded
+
+
 @contextmanager
 def _frozen_networks(
-    model: nn.Module, early_model: nn.Module | None, early_steps: int, *, fuse_batchnorm: bool, channels_last: bool
+    model: nn.Module, early_model: nn.Module | None, early_steps: int, *, fuse_batchnorm: bool, channels_last: bool,
+    reuse_folds: bool = False,
 ) -> Iterator[_Networks]:
-    """`model` (and `early_model` when early_steps > 0) frozen in eval mode, BatchNorm folded if asked."""
+    """`model` (and `early_model` when early_steps > 0) frozen in eval mode, BatchNorm folded if asked
+    (`reuse_folds`: the copy folded by an earlier call, see `folded_once`)."""
+    fold = folded_once if reuse_folds else fold_batchnorm
     with ExitStack() as frozen:
         network = frozen.enter_context(frozen_eval(model))
-        network = fold_batchnorm(network) if fuse_batchnorm else network
+        network = fold(network) if fuse_batchnorm else network
         early_network = None
         if early_steps:
             early_network = frozen.enter_context(frozen_eval(early_model))
-            early_network = fold_batchnorm(early_network) if fuse_batchnorm else early_network
+            early_network = fold(early_network) if fuse_batchnorm else early_network
         yield _Networks(network, early_network, early_steps, channels_last)
 
 
@@ -270,10 +304,13 @@ class _MapSlots:
     """The batch in training: which image each slot holds, its image, target, map, Adam state and stop history.
 
     Slots start with the first images; a finished slot takes the next waiting image (refill), and once
-    the queue is empty finished slots are dropped (the batch shrinks).
+    the queue is empty finished slots are dropped (the batch shrinks). With `pad`, a finished slot with no image
+    to take stays in the batch instead, inert (its image index -1): it keeps stepping its last map, which nothing
+    reads, so a compiled step always sees the same batch shape.
     """
 
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, lr: float, rule: StopRule) -> None:
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, batch_size: int, lr: float, rule: StopRule,
+                 *, pad: bool = False) -> None:
         self.all_images, self.all_targets = images, targets  # (N, C, H, W), (N,): the queue
         self.image = list(range(min(batch_size, images.shape[0])))  # the image index each slot holds
         self.next_image = len(self.image)  # first image not yet given a slot
@@ -283,10 +320,16 @@ class _MapSlots:
         self.maps = torch.ones_like(self.images)  # (S, C, H, W), natural FFT order
         self.adam = SlotAdam(self.maps, lr=lr)
         self.history = SlotHistory(rule, len(self.image))
+        self.pad = pad
+
+    @property
+    def training(self) -> bool:
+        """Whether any slot still holds an image in training."""
+        return any(image >= 0 for image in self.image)
 
     def record(self, losses: list[float]) -> list[int]:
-        """Count one step of every slot with its loss; the slots whose image stops now."""
-        return [slot for slot, loss in enumerate(losses) if self.history.record(slot, loss)]
+        """Count one step of every slot in training with its loss; the slots whose image stops now."""
+        return [slot for slot, loss in enumerate(losses) if self.image[slot] >= 0 and self.history.record(slot, loss)]
 
     def replace(self, done: list[int]) -> None:
         """Give the finished slots `done` the next waiting images; drop those left over once the queue is empty."""
@@ -294,7 +337,10 @@ class _MapSlots:
         drop = done[len(refill) :]
         if refill:
             self._refill(refill)
-        if drop:
+        if drop and self.pad:
+            for slot in drop:
+                self.image[slot] = -1
+        elif drop:
             self._drop(drop)
 
     def _refill(self, slots: list[int]) -> None:
@@ -363,6 +409,7 @@ def train_maps(
     early_steps: int = 0,
     basis: str | Basis = "fourier",
     layer: str = INPUT,
+    compile: bool = False,
 ) -> MapResult:
     """Train one Fourier map per image so that `model` keeps predicting `targets` (METHOD §2).
 
@@ -391,6 +438,9 @@ def train_maps(
     (core.bases): same loop, loss and stop rule. At a hidden layer the maps have the layer's (C', H', W'), the
     model's part up to the layer runs once per image (all N feature tensors are kept: N·C'·H'·W' floats) and
     the steps run the rest of it; early_model is then refused. Default: the Fourier amplitude at the input.
+    compile: run each step through core.compiled_step (torch.compile; the tail batch padded to batch_size so the
+    shape never changes): the same maps up to float rounding, faster once the tens of seconds of compiling are
+    paid (see core.compiled_step.resolve_compile for when). Default eager: this loop exactly as it always was.
     """
     config = config or MapTrainConfig()
     config.validate()
@@ -415,14 +465,20 @@ def train_maps(
     if total == 0:
         return finished.result
 
-    slots = _MapSlots(images, targets, batch_size, config.lr, config.stop_rule)
+    slots = _MapSlots(images, targets, batch_size, config.lr, config.stop_rule, pad=compile)
     with _frozen_networks(
-        tail, early_model, early_steps, fuse_batchnorm=fuse_batchnorm, channels_last=channels_last
+        tail, early_model, early_steps, fuse_batchnorm=fuse_batchnorm, channels_last=channels_last,
+        reuse_folds=compile,
     ) as networks:
-        while slots.image:
-            forward = networks.forward_for(slots.history.steps)
-            logits, per_image = map_step(forward, slots.images, slots.targets, slots.maps, slots.adam, config.lam,
-                                         basis.apply)
+        while slots.training:
+            if compile:
+                logits, per_image = compiled_map_step(networks.assignment(slots.history.steps), slots.images,
+                                                      slots.targets, slots.maps, slots.adam, config.lam, basis.apply,
+                                                      channels_last)
+            else:
+                forward = networks.forward_for(slots.history.steps)
+                logits, per_image = map_step(forward, slots.images, slots.targets, slots.maps, slots.adam,
+                                             config.lam, basis.apply)
             losses = per_image.tolist()  # one host sync per step
             done = slots.record(losses)
             if not done:

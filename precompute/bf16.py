@@ -70,8 +70,14 @@ class Bf16Classifier(nn.Module):
             return self.model(x).float()
 
     def float32_model(self) -> nn.Module:
-        """The wrapped model as it computes without autocast (a sharing copy, no island): float32 throughout."""
-        return _replace_first_conv(self.model, lambda island: island.module)
+        """The wrapped model as it computes without autocast (a sharing copy, no island): float32 throughout.
+
+        The same object at every call (kept outside the module tree, so no state_dict changes), so that the
+        maps stages' compiled steps (core.compiled_step) find the same early network each time.
+        """
+        if "_float32_model" not in self.__dict__:
+            self.__dict__["_float32_model"] = _replace_first_conv(self.model, lambda island: island.module)
+        return self.__dict__["_float32_model"]
 
     def with_folded_batchnorm(self) -> Bf16Classifier:
         """The same wrapper around the BatchNorm-folded model (see core.map_training.fold_batchnorm).

@@ -13,21 +13,25 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 import numpy as np
 import torch
 from torch import nn
 
+from core.compiled_step import resolve_compile
 from core.devices import resolve_device
 from core.models.registry import build_model, default_checkpoint_path
 from core.paths import REPO
 from experiments.config import ExperimentConfig
 from experiments.file_hash import sha256_file
 from experiments.format import ESSENTIAL, TEST, TRAIN, adversarial_set, classify_dir, npy_path
+from experiments.option_spec import STAGES
 from experiments.paths import resolve_path
 from experiments.store import ExperimentStore
 from precompute.bf16 import Bf16Classifier
 from precompute.distributed import DistContext, init_distributed
+from precompute.map_space import map_shape, map_space_record
 from precompute.progress import Progress
 from precompute.stages.adaptive import run_adaptive_stages
 from precompute.stages.attack import attack_units, run_attack_stage
@@ -39,6 +43,7 @@ from precompute.stages.data import run_data_stage
 from precompute.stages.defence import run_defence_stage
 from precompute.stages.maps import run_map_stage
 from precompute.stages.noise_ceiling import run_noise_ceiling_stages
+from precompute.stages.pruned import maps_pruned, restore_test_images
 from precompute.stages.statistics import run_statistics_stage
 
 
@@ -67,9 +72,20 @@ def provenance(config: ExperimentConfig, device: torch.device) -> dict:
         "machine": f"{platform.node()} {platform.machine()}",
         "cpu": cpu_description(),
         "float32_arithmetic": float32_arithmetic(device),
-        "map_order": "fftshift (zero frequency at [H//2, W//2])",
+        "map_order": map_order(config),
         "map_dtype": config.map_dtype,
+        **map_space_record(config),  # "basis", "layer", "map_shape": where the maps act (precompute/map_space.py)
     }
+
+
+def map_order(config: ExperimentConfig) -> str:
+    """How the stored maps are ordered: the basis's display order (core.bases), e.g. Fourier's fftshift."""
+    basis = config.map_basis()
+    _, height, width = map_shape(config)
+    layout = basis.layout(height, width)
+    if layout.name == "centred spectrum":  # fourier and phase
+        return "fftshift (zero frequency at [H//2, W//2])"
+    return f"{layout.name} ({basis.key}: origin at [{layout.origin[0]}, {layout.origin[1]}])"
 
 
 def float32_arithmetic(device: torch.device) -> str:
@@ -135,6 +151,7 @@ def run_experiment(config: ExperimentConfig, out_root: str, quiet: bool = False)
 def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistContext) -> ExperimentStore:
     config = prepare_config(config)
     device = resolve_device(dist_ctx.device_for(config.device))
+    resolve_compile(config.compile, device, 0)  # --compile on without a compiler: stop before any work
     torch.manual_seed(config.seed)
     model = load_classifier(config, device)
     if config.batch_size == 0:  # --batch-size auto: as many maps as fit half the free memory
@@ -145,6 +162,7 @@ def _run(config: ExperimentConfig, out_root: str, quiet: bool, dist_ctx: DistCon
     progress = Progress(quiet=quiet, rank=dist_ctx.rank)
     if dist_ctx.is_main:
         store.create(config.experiment_id(), config.to_dict(), provenance(config, device))
+        _record_map_space(store, config)
     dist_ctx.barrier()
     store.reload()
     ctx = StageContext(config, store, model, device, dist_ctx, progress)
@@ -171,7 +189,8 @@ def run_stages(ctx: StageContext) -> None:
     for key, _, _ in units:
         run_correlation_stage(ctx, key)
     for key, _, _ in units:
-        run_statistics_stage(ctx, key)
+        if not maps_pruned(ctx.store, ESSENTIAL, adversarial_set(key)):  # a results-only copy without its maps
+            run_statistics_stage(ctx, key)
     if config.noise_ceiling:
         run_noise_ceiling_stages(ctx)
     if config.train_data is None or not units:
@@ -185,17 +204,44 @@ def run_stages(ctx: StageContext) -> None:
         run_class_map_stage(ctx, key, num_classes)
     if class_units:
         run_defence_stage(ctx, [key for key, _, _ in class_units])
+        if config.adaptive_attacks or config.robustness_curve:
+            restore_test_images(ctx)  # a results-only copy: the adaptive stages attack the test images
         run_adaptive_stages(ctx, [key for key, _, _ in class_units])
 
 
+def _record_map_space(store: ExperimentStore, config: ExperimentConfig) -> None:
+    """Give a manifest written before map bases its "basis", "layer" and "map_shape" (Fourier at the input)."""
+    record = map_space_record(config)
+    manifest = store.manifest()
+    if any(key not in manifest for key in record):
+        store.update_manifest(**{key: manifest.get(key, value) for key, value in record.items()})
+
+
 def _record_run(store: ExperimentStore, config: ExperimentConfig, seconds: float) -> None:
-    """Add this run's attacks, budgets, adaptive attacks and curves to the manifest's config (runs of one experiment
-    may add them); a manifest from before adaptive attacks gains their keys only when this run asked for them."""
-    done = store.manifest()["config"]
-    done["attacks"] = sorted(set(done.get("attacks", [])) | set(config.attacks))
-    done["eps"] = sorted(set(done.get("eps", [])) | set(config.eps))
-    if config.adaptive_attacks or "adaptive_attacks" in done:
-        done["adaptive_attacks"] = sorted(set(done.get("adaptive_attacks", [])) | set(config.adaptive_attacks))
-    if config.robustness_curve or "robustness_curve" in done:
-        done["robustness_curve"] = bool(done.get("robustness_curve")) or config.robustness_curve
+    """Add this run's stage options (hash policy STAGES: attacks, budgets, class attacks, adaptive attacks, the noise
+    ceiling, the robustness curve) to the manifest's config, since runs of one experiment may add stages."""
+    done = merged_stage_options(store.manifest()["config"], config)
     store.update_manifest(config=done, last_run_seconds=round(seconds, 2))
+
+
+def merged_stage_options(done: dict, config: ExperimentConfig) -> dict:
+    """The manifest's config `done` with every STAGES option of `config` merged in: tuples as the sorted union
+    (None, "every unit", wins), switches as "on in any run". An option a manifest from before it lacks is added
+    only when this run sets it to other than its default."""
+    done = dict(done)
+    for field in fields(ExperimentConfig):
+        if field.metadata["option"].hash != STAGES:
+            continue
+        name, value, default = field.name, getattr(config, field.name), field.default
+        if name not in done and value == default:
+            continue
+        before = done.get(name, default)
+        if isinstance(value, bool):
+            done[name] = bool(before) or value
+        elif not isinstance(value, tuple) and value is not None:  # a number (--adaptive-limit): this run's
+            done[name] = value
+        elif value is None or before is None:
+            done[name] = None
+        else:
+            done[name] = sorted(set(before) | set(value))
+    return done

@@ -1,4 +1,5 @@
-"""Stages `maps-essential` and `maps-adversarial-<key>`: per-image Fourier maps (METHOD §2).
+"""Stages `maps-essential` and `maps-adversarial-<key>`: per-image maps (METHOD §2) in the experiment's basis
+and at its layer (--basis, --layer: core/bases, core/hidden_layers.py), stored in the basis's display order.
 
 Which images get a map (`map_targets`), how a chunk of them is trained (`train_chunk`), how the parts become
 the map set's arrays (`write_map_set`, `write_index`) and what the manifest records (`summarize`) are
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.fourier import to_display_order
+from core.compiled_step import resolve_compile
 from core.map_training import MapTrainConfig, train_maps
 from core.metrics.pooling import pool_maps
 from experiments.config import ExperimentConfig
@@ -26,8 +27,8 @@ from experiments.format import (
     TEST,
     attack_dir,
     classify_dir,
-    images_path,
     map_dir,
+    map_space,
     maps_stage,
     npy_path,
     parts_name,
@@ -39,15 +40,18 @@ from precompute.stages.chunked import StageParts
 from precompute.stages.context import StageContext
 
 
-def sparsity(maps_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per map: number of non-zero entries, and whether only zero-frequency entries are non-zero.
+def sparsity(maps_display: np.ndarray, origin: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per map: number of non-zero entries, and whether only the entries at `origin` are non-zero.
 
-    maps_display: (M, C, H, W) centred maps. Returns nonzero (M,) int64 and dc_only (M,) bool.
+    maps_display: (M, C, H, W) maps in display order. origin: the display index of the zero frequency (DCT: the
+    (0, 0) coefficient, wavelet: the first coarsest approximation coefficient), `MapLayout.origin`; None: the
+    centre [H // 2, W // 2] of fftshift-ed Fourier maps. Returns nonzero (M,) int64 and dc_only (M,) bool.
     """
     m, _, h, w = maps_display.shape
+    row, col = origin if origin is not None else (h // 2, w // 2)
     nonzero_mask = maps_display > 0  # (M, C, H, W)
     nonzero = nonzero_mask.reshape(m, -1).sum(1)
-    dc = nonzero_mask[:, :, h // 2, w // 2].sum(1)
+    dc = nonzero_mask[:, :, row, col].sum(1)
     return nonzero.astype(np.int64), nonzero == dc  # an all-zero map counts as degenerate too
 
 
@@ -76,9 +80,10 @@ def run_map_stage(ctx: StageContext, map_set: str, attack_key: str | None) -> No
         unit = map_unit(ctx.config)
         # --bf16: every map's first bf16_float32_steps steps in float32 (see precompute/bf16.py)
         early_model = ctx.model.float32_model() if isinstance(ctx.model, Bf16Classifier) else None
+        compiled = resolve_compile(ctx.config.compile, ctx.device, len(positions) * ctx.config.min_steps)
 
         def compute(chunk: int, items: np.ndarray) -> dict[str, np.ndarray]:
-            return train_chunk(ctx, chosen, positions[items], early_model)
+            return train_chunk(ctx, chosen, positions[items], early_model, compiled)
 
         def merge(parts: StageParts) -> Outcome:
             write_map_set(ctx, folder, parts, len(positions))
@@ -114,11 +119,13 @@ def map_unit(cfg: ExperimentConfig) -> int:
 
 
 def train_chunk(
-    ctx: StageContext, chosen: MapTargets, positions: np.ndarray, early_model: nn.Module | None
+    ctx: StageContext, chosen: MapTargets, positions: np.ndarray, early_model: nn.Module | None,
+    compiled: bool = False,
 ) -> dict[str, np.ndarray]:
     """Train the maps of the images at `positions` (B,): one part's rows of every array of the map set.
 
     early_model: the float32 model for the first bf16_float32_steps steps under --bf16, else None.
+    compiled: train through the compiled step (--compile, core.compiled_step.resolve_compile).
     """
     cfg = ctx.config
     if chosen.adversarial is None:
@@ -127,10 +134,11 @@ def train_chunk(
         images = torch.from_numpy(np.asarray(chosen.adversarial[positions])).to(ctx.device)  # (B, C, H, W)
     targets = torch.from_numpy(chosen.targets[positions]).to(ctx.device)
     map_config = MapTrainConfig(lam=cfg.lam, lr=cfg.lr, min_steps=cfg.min_steps, max_steps=cfg.max_steps, tol=cfg.tol)
+    basis = cfg.map_basis()
     result = train_maps(ctx.model, images, targets, map_config, batch_size=cfg.batch_size,
                         fuse_batchnorm=cfg.fold_batchnorm, early_model=early_model,
-                        early_steps=cfg.bf16_float32_steps)
-    maps = to_display_order(result.maps).cpu()  # (B, C, H, W), zero frequency centred
+                        early_steps=cfg.bf16_float32_steps, basis=basis, layer=cfg.layer, compile=compiled)
+    maps = basis.to_display_order(result.maps).cpu()  # (B, C, H, W) display order (Fourier: zero frequency centred)
     out = {
         "maps": maps.numpy().astype(cfg.map_dtype),
         "steps": result.steps.cpu().numpy().astype(np.int64),
@@ -146,15 +154,23 @@ def train_chunk(
 def write_map_set(ctx: StageContext, folder: str, parts: StageParts, n_maps: int) -> None:
     """The per-map arrays (M rows) and their sparsity, streamed one unit of maps at a time, never the whole set."""
     if n_maps:
-        parts.write(folder, derive=lambda block: dict(zip(("nonzero", "dc_only"), sparsity(block["maps"]), strict=True)))
+        origin = map_origin(ctx)
+        parts.write(folder, derive=lambda block: dict(zip(("nonzero", "dc_only"), sparsity(block["maps"], origin),
+                                                          strict=True)))
     else:  # no image qualifies: empty arrays of the right shapes
         ctx.store.write_arrays(folder, empty_map_set(ctx))
+
+
+def map_origin(ctx: StageContext) -> tuple[int, int]:
+    """Display index of the basis's zero frequency / coarsest coefficient in this experiment's maps."""
+    _, height, width = map_space(ctx.store.manifest())[2]
+    return ctx.config.map_basis().layout(height, width).origin
 
 
 def empty_map_set(ctx: StageContext) -> dict[str, np.ndarray]:
     """The arrays of a map set without maps: the same names, dtypes and trailing shapes as a non-empty one."""
     cfg = ctx.config
-    _, c, h, w = ctx.store.manifest()["arrays"][images_path(TEST)]["shape"]
+    c, h, w = map_space(ctx.store.manifest())[2]
     empty = {
         "maps": np.zeros((0, c, h, w), cfg.map_dtype),
         "steps": np.zeros(0, np.int64),
