@@ -21,10 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.bases import Basis, get_basis
+from core.compiled_step import compiled_network
 from core.fourier import apply_fourier_maps
 from core.hidden_layers import INPUT, feature_shape, layer_features, split_at
-from core.map_training import SlotAdam, check_images, fold_batchnorm, frozen_eval
+from core.map_training import SlotAdam, check_images, fold_batchnorm, folded_once, frozen_eval
 from core.stopping import MapFitSettings, SlotHistory
+
+FULL = "full"  # ClassMapConfig.batch_size: every step on the class's whole pool (no minibatch draw)
 
 
 @dataclass
@@ -41,15 +44,16 @@ class ClassMapConfig(MapFitSettings):
     max_steps: int = 5000  # stop unconditionally once e exceeds this (at most max_steps + 1 iterations)
     tol: float = 1e-3  # converged when |avg_e - mean(last `window` avg)| < tol
     window: int = 20  # how many recent avg values (avg_e included) the running mean covers
-    batch_size: int = 128  # images per minibatch, per class and per step (clean and adversarial alike)
+    batch_size: int | str = 128  # images per minibatch, per class and per step (clean and adversarial alike);
+    #                              FULL: the class's whole pool at every step, as the published code trains
     adversarial_step: bool = True  # False: clean steps only, i.e. plain class-level essential maps
     seed: int = 0  # seeds the minibatch draws (one generator per class, derived from this)
 
     def validate(self) -> None:
         """Raise ValueError on settings the loop cannot honour."""
         super().validate()
-        if self.batch_size < 1:
-            raise ValueError(f"expected batch_size >= 1, got {self.batch_size}")
+        if self.batch_size != FULL and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"expected batch_size >= 1 or {FULL!r}, got {self.batch_size!r}")
 
 
 @dataclass
@@ -76,9 +80,10 @@ def _class_seeds(seed: int, num_classes: int) -> list[int]:
     return torch.randint(0, 2**62, (num_classes,), generator=generator).tolist()
 
 
-def _draw(pool: torch.Tensor, generator: torch.Generator, batch_size: int) -> torch.Tensor:
-    """A minibatch of pool indices without replacement; the whole pool when it is no larger."""
-    if pool.numel() <= batch_size:
+def _draw(pool: torch.Tensor, generator: torch.Generator, batch_size: int | str) -> torch.Tensor:
+    """A minibatch of pool indices without replacement; the whole pool (in index order, the generator untouched)
+    when it is no larger or batch_size is FULL."""
+    if batch_size == FULL or pool.numel() <= batch_size:
         return pool
     order = torch.randperm(pool.numel(), generator=generator)[:batch_size]
     return pool[order.to(pool.device)]
@@ -164,6 +169,8 @@ def train_class_maps(
     progress: Callable[[int, int], None] | None = None,
     basis: str | Basis = "fourier",
     layer: str = INPUT,
+    loss_trace: list[list[float]] | None = None,
+    compile: bool = False,
 ) -> ClassMapResult:
     """Train one Fourier map per class (METHOD §5).
 
@@ -188,7 +195,11 @@ def train_class_maps(
     result does not depend on it beyond float rounding. fuse_batchnorm: train against
     `fold_batchnorm(model)` (same function, fewer ops). channels_last: as in `train_maps` (None:
     on CPU only). progress(finished classes, K) is called
-    after every iteration.
+    after every iteration. compile: the network under torch.compile (core.compiled_step.compiled_network). loss_trace: an empty list that receives K lists, each class's avg_e per iteration
+    (the values the stop rule saw), for benchmarks of the rule.
+
+    config.batch_size FULL: every step of class c on its whole pool, in index order, with no draw (the
+    published code's full batch); the mean CE over the pool is then the exact loss of the map, not an estimate.
     """
     config = config or ClassMapConfig()
     _check_class_inputs(clean_images, clean_labels, adv_images, adv_labels, adv_true_labels, num_classes, config,
@@ -213,6 +224,8 @@ def train_class_maps(
     if channels_last is None:
         channels_last = device.type == "cpu"
     finished = num_classes - len(trainable)
+    if loss_trace is not None:
+        loss_trace[:] = [[] for _ in range(num_classes)]
 
     def report(classes_done: int) -> None:
         nonlocal finished
@@ -221,9 +234,11 @@ def train_class_maps(
             progress(finished, num_classes)
 
     with frozen_eval(model):
-        network = fold_batchnorm(tail) if fuse_batchnorm else tail
+        network = (folded_once if compile else fold_batchnorm)(tail) if fuse_batchnorm else tail
+        network = compiled_network(network) if compile else network  # compile: core.compiled_step, for long runs
         for start in range(0, len(trainable), group_size):
-            _train_group(network, trainable[start : start + group_size], data, config, channels_last, result, report)
+            _train_group(network, trainable[start : start + group_size], data, config, channels_last, result, report,
+                         loss_trace)
     return result
 
 
@@ -235,10 +250,11 @@ def _train_group(
     channels_last: bool,
     result: ClassMapResult,
     report: Callable[[int], None],
+    loss_trace: list[list[float]] | None = None,
 ) -> None:
     """Train the maps of the classes `group` as one batch until each stops; write them into `result`.
 
-    report(classes finished in this iteration) is called after every iteration.
+    report(classes finished in this iteration) is called after every iteration; loss_trace[c] gets class c's avg_e.
     """
     maps = torch.ones((len(group), *data.clean_images.shape[1:]), dtype=data.clean_images.dtype,
                       device=data.clean_images.device)  # (G, C, H, W)
@@ -249,6 +265,8 @@ def _train_group(
         averages = _iteration(network, maps, adam, [(p, group[p]) for p in active], data, config, channels_last)
         still = []
         for p in active:
+            if loss_trace is not None:
+                loss_trace[group[p]].append(averages[p])
             if history.record(p, averages[p]):
                 result.maps[group[p]] = maps[p].float()
                 result.iterations[group[p]] = history.steps[p]

@@ -6,6 +6,7 @@ the adaptive attacks to a finished experiment keeps its directory and Table IV's
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +51,59 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
-    """The experiment built without adaptive attacks, then again with them: (directory, table before, after)."""
+    """The experiment built without adaptive attacks, then again with them: (directory, table before, after).
+    A copy of it before the second run is left in the "results-only" cache for `pruned_copy`."""
     out = tmp_path_factory.mktemp("cache")
     assert main([*BASE_RUN, "--out", str(out)]) == 0
     [path] = [p for p in out.iterdir() if (p / "manifest.json").is_file()]
+    for copy in ("results-only", "limited"):
+        shutil.copytree(path, tmp_path_factory.getbasetemp() / copy / path.name)
     before = json.loads((path / DEFENCE / "table.json").read_text())
     assert main([*BASE_RUN, *ADAPTIVE_RUN, "--out", str(out)]) == 0
     assert [p for p in out.iterdir() if (p / "manifest.json").is_file()] == [path]  # the same experiment
     return path, before, json.loads((path / DEFENCE / "table.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def pruned_copy(runs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The experiment before its adaptive run, pruned to a results-only copy, then given the adaptive stages."""
+    path = tmp_path_factory.getbasetemp() / "results-only" / runs[0].name
+    assert main(["prune", str(path), "--drop", "train", "images", "maps"]) == 0
+    assert not (path / "test" / "images.npy").exists() and not (path / "maps" / "essential" / "maps.npy").exists()
+    assert main([*BASE_RUN, *ADAPTIVE_RUN, "--out", str(path.parent)]) == 0
+    return path
+
+
+def test_a_results_only_copy_gains_the_same_adaptive_stages(runs, pruned_copy):
+    """The test images come back (decoded again, checked against the stored predictions), the adaptive cells and
+    curve equal those of the unpruned run exactly, and what was pruned and is not needed stays absent."""
+    full, pruned = Experiment(str(runs[0])), Experiment(str(pruned_copy))
+    assert json.loads((pruned_copy / DEFENCE / "table.json").read_text()) == runs[2]
+    assert np.array_equal(np.asarray(pruned.images()), np.asarray(full.images()))
+    for cell in (adaptive_cell("pgd-8+bpda", "pgd-8"), adaptive_cell("fmn+defended", "pgd-8")):
+        assert np.asarray(pruned.array(npy_path(DEFENCE, cell))).tolist() == \
+            np.asarray(full.array(npy_path(DEFENCE, cell))).tolist(), cell
+    assert pruned.robustness_curves()["pgd-8"]["accuracy"] == full.robustness_curves()["pgd-8"]["accuracy"]
+    assert not (pruned_copy / "maps" / "essential" / "maps.npy").exists() and not (pruned_copy / "train").exists()
+    assert main(["prune", str(pruned_copy), "--drop", "images"]) == 0
+    assert not (pruned_copy / "test" / "images.npy").exists()
+
+
+def test_adaptive_limit_attacks_the_first_n_images_and_records_n(runs, tmp_path_factory, capsys):
+    """--adaptive-limit 2: the first chunk of the full run exactly (same positions, same seed), N = 2 in the table;
+    a later run with another N is refused rather than mixed into the same table."""
+    path = tmp_path_factory.getbasetemp() / "limited" / runs[0].name
+    assert main([*BASE_RUN, "--adaptive-attacks", "pgd+bpda", "--adaptive-limit", "2", "--out", str(path.parent)]) == 0
+    limited, full = Experiment(str(path)), Experiment(str(runs[0]))
+    cell = adaptive_cell("pgd-8+bpda", "pgd-8")
+    pred = np.asarray(limited.array(npy_path(DEFENCE, cell)))
+    assert pred.tolist() == np.asarray(full.array(npy_path(DEFENCE, cell)))[:CHUNK].tolist()
+    block = json.loads((path / DEFENCE / "table.json").read_text())["adaptive"]
+    assert block["n"] == 2 and block["settings"]["pgd-8+bpda"]["n"] == 2
+    assert block["accuracy"]["pgd-8+bpda"]["pgd-8"] == pytest.approx(float((pred == full.labels()[:2]).mean()), abs=1e-12)
+    capsys.readouterr()
+    assert main([*BASE_RUN, "--adaptive-attacks", "pgd+bpda", "--adaptive-limit", "3", "--out", str(path.parent)]) == 2
+    assert "expected --adaptive-limit to give the N = 2 test images" in capsys.readouterr().err
 
 
 def _direct(experiment: Experiment, maps_key: str):

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.class_maps import ClassMapConfig, defence_accuracy, defended_predict, train_class_maps
+from core.class_maps import FULL, ClassMapConfig, defence_accuracy, defended_predict, train_class_maps
 
 
 def fourier_filter(images, fourier_map):
@@ -138,6 +138,30 @@ def test_classes_together_equal_one_at_a_time_with_minibatches(model, small_sets
     assert seed_difference.max() > 0.05 and seed_difference.mean() > 1e-3, "the seed should change the minibatches"
 
 
+def test_full_batch_trains_on_the_whole_pool_at_every_step(model, small_sets, real_case):
+    """batch_size FULL (the published code) equals the plain loop on whole pools, whatever the seed, and differs
+    from minibatches one image smaller than the pools, which draw; the trace holds the avg the stop rule saw."""
+    clean, clean_labels, adv, adv_labels, adv_true = small_sets
+    config = ClassMapConfig(lam=0.001, lr=0.05, min_steps=2, max_steps=2, tol=0.0, batch_size=FULL, seed=7)
+    trace: list[list[float]] = []
+    full = train_class_maps(model, clean, clean_labels, adv, adv_labels, adv_true, 10, config, fuse_batchnorm=False,
+                            channels_last=False, loss_trace=trace)
+    n = len(adv)
+    expected = plain_class_map(model, clean[:n], 3, adv, adv_true, config, 3)
+    print("full batch vs plain loop:", (full.maps[3] - expected).abs().max().item())
+    assert (full.maps[3] - expected).abs().max() < MAP_ATOL[real_case.name]
+    other_seed = train_class_maps(model, clean, clean_labels, adv, adv_labels, adv_true, 10,
+                                  ClassMapConfig(**{**config.__dict__, "seed": 8}), fuse_batchnorm=False,
+                                  channels_last=False)
+    assert torch.equal(other_seed.maps, full.maps), "a full batch draws nothing: the seed must not matter"
+    drawn = train_class_maps(model, clean, clean_labels, adv, adv_labels, adv_true, 10,
+                             ClassMapConfig(**{**config.__dict__, "batch_size": n - 1}), fuse_batchnorm=False,
+                             channels_last=False)
+    assert (drawn.maps[3] - full.maps[3]).abs().max() > 1e-3, "minibatches must differ, or this test proves nothing"
+    assert [len(t) for t in trace] == full.iterations.tolist()
+    assert trace[3][-1] == pytest.approx(full.final_loss[3].item(), abs=1e-12)
+
+
 @pytest.fixture(scope="module")
 def defence_case(akamaster_model, cifar_test_float):
     """Images the model gets right and wrong, with seeded random class maps, except that the map of the
@@ -194,6 +218,8 @@ def test_bad_input(model, small_sets):
         train_class_maps(
             model, clean, clean_labels, adv, adv_labels, adv_true, 10, ClassMapConfig(batch_size=0)
         )
+    with pytest.raises(ValueError, match=r"expected batch_size >= 1 or 'full', got 'half'"):
+        ClassMapConfig(batch_size="half").validate()
 
 
 def test_step_gradient_sums_in_a_fixed_order():

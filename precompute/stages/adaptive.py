@@ -49,6 +49,7 @@ from experiments.format import (
     adaptive_stage,
     class_maps_dir,
     classify_dir,
+    data_stage,
     file_name,
     npy_path,
     robustness_curve_dir,
@@ -93,19 +94,22 @@ def run_adaptive_stages(ctx: StageContext, maps_keys: list[str]) -> None:
 
 
 def defended_classifier(ctx: StageContext, maps_key: str) -> DefendedClassifier:
-    """The experiment's model defended by the class maps trained against `maps_key`, on the device."""
+    """The experiment's model defended by the class maps trained against `maps_key`, on the device, filtering in
+    the experiment's basis at its layer."""
     stored = torch.from_numpy(np.array(ctx.store.load_array(npy_path(class_maps_dir(maps_key), "maps"))))
-    return DefendedClassifier.from_stored(ctx.model, stored.to(ctx.device))
+    return DefendedClassifier.from_stored(ctx.model, stored.to(ctx.device), basis=ctx.config.map_basis(),
+                                          layer=ctx.config.layer)
 
 
 def run_adaptive_stage(ctx: StageContext, key: str, name: str, eps: float | None, maps_key: str) -> None:
     """Attack the defence (class maps of `maps_key`) with adaptive attack `name` at `eps`; add its row to the table."""
     cell = adaptive_cell(key, maps_key)
     stage = adaptive_stage(key, maps_key)
+    check_adaptive_n(ctx, stage)
 
     def plan() -> Chunks:
         config = ctx.config
-        labels = ctx.array(TEST, "labels")  # (N,)
+        labels = ctx.array(TEST, "labels")[: adaptive_n(ctx)]  # (N,): the first --adaptive-limit test images
         defended = defended_classifier(ctx, maps_key)
         restarts = config.adaptive_restarts if ADAPTIVE_ATTACKS[name].attack == "pgd" else 1  # only PGD restarts
 
@@ -124,7 +128,7 @@ def run_adaptive_stage(ctx: StageContext, key: str, name: str, eps: float | None
             ctx.store.write_arrays(adaptive_linf_dir(), {cell: merged["linf"]})
             settings = {"attack": name, "eps_255": None if eps is None else round(eps * 255, 4),
                         "steps": config.adaptive_steps, "restarts": restarts, "chunk_size": config.chunk_size,
-                        "seed": config.seed}
+                        "seed": config.seed, "n": len(labels)}
             block = add_adaptive_cell(ctx, key, maps_key, merged["pred"], settings)
             accuracy = block["accuracy"][key][maps_key]
             return Outcome({"n": len(labels), "accuracy": accuracy,
@@ -137,14 +141,33 @@ def run_adaptive_stage(ctx: StageContext, key: str, name: str, eps: float | None
 
 
 def clean_correct(ctx: StageContext) -> np.ndarray:
-    """(N,) bool: the bare model classifies the clean test image correctly (the published denominator)."""
-    return ctx.array(classify_dir(TEST), "pred") == ctx.array(TEST, "labels")
+    """(N,) bool: the bare model classifies the clean test image correctly (the published denominator), for the
+    first N = adaptive_n test images."""
+    n = adaptive_n(ctx)
+    return ctx.array(classify_dir(TEST), "pred")[:n] == ctx.array(TEST, "labels")[:n]
+
+
+def adaptive_n(ctx: StageContext) -> int:
+    """How many test images the adaptive attacks and curves attack: the first --adaptive-limit, else all."""
+    total = int(ctx.store.stage_info(data_stage(TEST))["n"])
+    return total if ctx.config.adaptive_limit is None else min(ctx.config.adaptive_limit, total)
+
+
+def check_adaptive_n(ctx: StageContext, stage: str) -> None:
+    """ValueError when this run's N differs from that of the stored adaptive stages: one table, one N."""
+    n = adaptive_n(ctx)
+    done = [s for s, info in ctx.store.manifest()["stages"].items()
+            if s.startswith((ADAPTIVE, ROBUSTNESS_CURVE)) and info.get("status") == "complete" and "n" in info]
+    other = {int(ctx.store.stage_info(s)["n"]) for s in done} - {n}
+    if other:
+        raise ValueError(f"expected --adaptive-limit to give the N = {min(other)} test images of the stored adaptive "
+                         f"stages (stage {stage}), got N = {n}")
 
 
 def add_adaptive_cell(ctx: StageContext, key: str, maps_key: str, pred: np.ndarray, settings: dict) -> dict:
     """Write one cell (row `key`, column `maps_key`) into DEFENCE_TABLE's "adaptive" block, recompute its sanity
     checks, and return the block."""
-    labels = ctx.array(TEST, "labels")
+    labels = ctx.array(TEST, "labels")[: adaptive_n(ctx)]
     correct = clean_correct(ctx)
     table = ctx.store.load_json(DEFENCE_TABLE)
     block = table.get("adaptive") or {"rows": [], "columns": [], "accuracy": {}, "accuracy_clean_correct": {},
@@ -167,7 +190,7 @@ def adaptive_checks(ctx: StageContext, table: dict, block: dict) -> list[dict]:
     """The sanity checks the adaptive table can answer, one dict per (check, row, column): every adaptive attack
     against the non-adaptive attack it extends (Table IV's row), and white-box PGD against gradient-free Square
     at the same ε."""
-    labels = ctx.array(TEST, "labels")
+    labels = ctx.array(TEST, "labels")[: adaptive_n(ctx)]
     n = len(labels)
     checks = []
     for row in block["rows"]:
@@ -204,10 +227,11 @@ def _check_record(check: object, row: str, column: str, against: str) -> dict:
 def run_robustness_curve_stage(ctx: StageContext, maps_key: str, attacks: tuple[str, ...]) -> None:
     """Accuracy against ε (CURVE_EPS_255) of the bare model and of the defence with the maps of `maps_key`."""
     folder = robustness_curve_dir(maps_key)
+    check_adaptive_n(ctx, robustness_curve_stage(maps_key))
 
     def plan() -> Chunks:
         config = ctx.config
-        labels = ctx.array(TEST, "labels")
+        labels = ctx.array(TEST, "labels")[: adaptive_n(ctx)]
         defended = defended_classifier(ctx, maps_key)
 
         def compute(chunk: int, positions: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Stage `class-maps-<key>`: one adversarially trained map per class (METHOD §5), on the train split.
+"""Stage `class-maps-<key>`: one adversarially trained map per class (METHOD §5), on the train split, in the
+experiment's basis and at its layer (as the per-image maps), stored in the basis's display order.
 
 Each `class_chunk` classes (default 1) form one resumable unit (a part file), trained together as
 one batch of maps: a killed run loses at most one unit. On a GPU, all classes in one unit keep it
@@ -10,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.class_maps import ClassMapConfig, train_class_maps
-from core.fourier import to_display_order
+from core.class_maps import FULL, ClassMapConfig, train_class_maps
+from core.compiled_step import resolve_compile
 from experiments.format import TRAIN, attack_dir, class_maps_dir, class_maps_stage, classify_dir, npy_path, parts_name
 from precompute.stages.base import Chunks, Outcome, run_chunked_stage
 from precompute.stages.chunked import StageParts
@@ -33,6 +34,11 @@ def run_class_map_stage(ctx: StageContext, attack_key: str, num_classes: int) ->
             lam=cfg.class_lam, lr=cfg.lr, min_steps=cfg.class_min_steps, max_steps=cfg.class_max_steps,
             tol=cfg.class_tol, batch_size=cfg.class_batch_size, adversarial_step=True, seed=cfg.seed,
         )
+        per_class = len(labels) if cfg.class_batch_size == FULL else cfg.class_batch_size  # rows per class and step
+        rows = min(int((pred == labels).sum()), num_classes * per_class) + min(int(success.sum()), num_classes * per_class)
+        compiled = resolve_compile(cfg.compile, ctx.device, cfg.class_min_steps * rows)  # image-steps, at least
+
+        basis = cfg.map_basis()
 
         def compute(chunk: int, classes: np.ndarray) -> dict[str, np.ndarray]:
             chosen = classes.astype(np.int64)  # the classes of this resumable unit, trained as one batch of maps
@@ -48,10 +54,13 @@ def run_class_map_stage(ctx: StageContext, attack_key: str, num_classes: int) ->
                 num_classes=num_classes,
                 config=class_config,
                 fuse_batchnorm=cfg.fold_batchnorm,
+                basis=basis,
+                layer=cfg.layer,
+                compile=compiled,
             )  # only the chosen classes have data, so only their maps train (seeded per class: same as one at a time)
             rows = torch.from_numpy(chosen)
             return {
-                "maps": to_display_order(result.maps[rows.to(result.maps.device)]).cpu().numpy().astype(np.float32),
+                "maps": basis.to_display_order(result.maps[rows.to(result.maps.device)]).cpu().numpy().astype(np.float32),
                 "iterations": result.iterations[rows].cpu().numpy().astype(np.int64),
                 "final_loss": result.final_loss[rows].cpu().numpy().astype(np.float32),
                 "n_clean": np.bincount(labels[clean_pos], minlength=num_classes)[chosen].astype(np.int64),

@@ -6,6 +6,7 @@ over all N test images. An extra row reproduces the published evaluation, which 
 images with the map of their *true* label (a defence cannot know it): labelled as such. Beside the
 accuracy over all N, `accuracy_clean_correct` counts only the images the bare model classifies correctly when
 clean (the published denominator); precompute/stages/adaptive.py adds the adaptive attacks' rows as "adaptive".
+The maps filter in the experiment's basis at its layer (core.defended.DefendedClassifier, as the adaptive stage).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.class_maps import defended_predict
-from core.fourier import apply_fourier_maps, to_natural_order
+from core.defended import DefendedClassifier
 from experiments.format import (
     DEFENCE,
     DEFENCE_TABLE,
@@ -38,7 +38,7 @@ def run_defence_stage(ctx: StageContext, attack_keys: list[str]) -> None:
         n = len(labels)
         rows = {"clean": None, **{key: key for key in attack_keys}}
         columns = ["none", *attack_keys]
-        class_maps = load_class_maps(ctx, attack_keys)
+        defences = defended_classifiers(ctx, attack_keys)
         batches = [np.arange(b, min(n, b + ctx.config.batch_size)) for b in range(0, n, ctx.config.batch_size)]
         correct = ctx.array(classify_dir(TEST), "pred") == labels  # (N,) the published denominator's images
         table: dict[str, dict[str, float]] = {}
@@ -48,12 +48,12 @@ def run_defence_stage(ctx: StageContext, attack_keys: list[str]) -> None:
             first = ctx.array(classify_dir(TEST), "pred") if key is None else ctx.array(attack_dir(TEST, key), "adv_pred")
             table[row] = {"none": float((first == labels).mean())}
             table_correct[row] = {"none": _share((first == labels)[correct])}
-            defended = defended_predictions(ctx, key, class_maps, batches)
+            defended = defended_predictions(ctx, key, defences, batches)
             for column in attack_keys:
                 arrays[defence_cell(row, column)] = defended[column]
                 table[row][column] = float((defended[column] == labels).mean())
                 table_correct[row][column] = _share((defended[column] == labels)[correct])
-        published = {column: true_label_accuracy(ctx, class_maps[column], labels, batches) for column in attack_keys}
+        published = {column: true_label_accuracy(ctx, defences[column], labels, batches) for column in attack_keys}
         ctx.store.write_arrays(DEFENCE, arrays)
         result = {"rows": list(rows), "columns": columns, "accuracy": table, "n": n,
                   "clean_true_label_map": published, "accuracy_clean_correct": table_correct,
@@ -70,36 +70,39 @@ def _share(correct: np.ndarray) -> float:
     return float(correct.mean()) if len(correct) else 0.0
 
 
-def load_class_maps(ctx: StageContext, attack_keys: list[str]) -> dict[str, torch.Tensor]:
-    """Attack key -> its class maps (K, C, H, W) in natural order on the device."""
+def defended_classifiers(ctx: StageContext, attack_keys: list[str]) -> dict[str, DefendedClassifier]:
+    """Attack key -> the model defended by its class maps (stored in display order), in the experiment's basis at
+    its layer, on the device."""
+    basis = ctx.config.map_basis()
     return {
-        key: to_natural_order(torch.from_numpy(np.array(ctx.store.load_array(npy_path(class_maps_dir(key), "maps")))))
-        .to(ctx.device)
+        key: DefendedClassifier.from_stored(
+            ctx.model, torch.from_numpy(np.array(ctx.store.load_array(npy_path(class_maps_dir(key), "maps"))))
+            .to(ctx.device), basis=basis, layer=ctx.config.layer)
         for key in attack_keys
     }
 
 
 def defended_predictions(
-    ctx: StageContext, attack_key: str | None, class_maps: dict[str, torch.Tensor], batches: list[np.ndarray]
+    ctx: StageContext, attack_key: str | None, defences: dict[str, DefendedClassifier], batches: list[np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Column -> (N,) int64 predictions of one row's images, each filtered with the map its first prediction picks."""
-    defended: dict[str, list[np.ndarray]] = {column: [] for column in class_maps}
+    defended: dict[str, list[np.ndarray]] = {column: [] for column in defences}
     for positions in batches:  # one batch of images in memory at a time (224x224 sets are large)
         images = _row_images(ctx, attack_key, positions)
-        for column, maps in class_maps.items():
-            _, pred = defended_predict(ctx.model, images, maps)
+        for column, classifier in defences.items():
+            _, pred = classifier.predictions(images)
             defended[column].append(pred.cpu().numpy().astype(np.int64))
     return {column: np.concatenate(preds) if preds else np.zeros(0, np.int64) for column, preds in defended.items()}
 
 
-def true_label_accuracy(ctx: StageContext, maps: torch.Tensor, labels: np.ndarray, batches: list[np.ndarray]) -> float:
+def true_label_accuracy(ctx: StageContext, defended: DefendedClassifier, labels: np.ndarray,
+                        batches: list[np.ndarray]) -> float:
     """The published evaluation: accuracy on the clean images filtered with the map of their true label."""
     correct = 0
     for positions in batches:
         with torch.no_grad():
-            chosen = maps[torch.from_numpy(labels[positions]).to(ctx.device)]
-            filtered = apply_fourier_maps(ctx.images(TEST, positions), chosen)
-            correct += int((ctx.model(filtered).argmax(1).cpu().numpy() == labels[positions]).sum())
+            logits = defended.branch(ctx.images(TEST, positions), torch.from_numpy(labels[positions]).to(ctx.device))
+            correct += int((logits.argmax(1).cpu().numpy() == labels[positions]).sum())
     return correct / len(labels) if len(labels) else 0.0
 
 
