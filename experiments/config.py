@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 from experiments.option_spec import (
     HASHED,
@@ -32,13 +33,34 @@ from experiments.option_spec import (
     check_eps,
     check_input_norm,
     check_model,
+    check_size_or_full,
     finite_at_least,
     on_off,
     one_of,
     option,
+    size_or_full,
 )
 
+if TYPE_CHECKING:  # core.bases imports torch: only map_basis() needs it
+    from core.bases import Basis
+
 TRAIN_DATA = "../shared/data/cifar10/train-4000"  # an example value: the class-map data of the presets
+
+
+def check_basis(value: str, flag: str) -> None:
+    """A key of core.bases.BASES (imported here: the registry imports torch)."""
+    from core.bases import BASES
+
+    if value not in BASES:
+        raise ValueError(f"expected {flag} {' | '.join(BASES)}, got {value!r}")
+
+
+def check_wavelet(value: str, flag: str) -> None:
+    """A key of core.bases.WAVELETS."""
+    from core.bases import WAVELETS
+
+    if value not in WAVELETS:
+        raise ValueError(f"expected {flag} {' | '.join(WAVELETS)}, got {value!r}")
 
 
 @dataclass
@@ -103,8 +125,9 @@ class ExperimentConfig:
     class_max_steps: int = option(5000, "class-level maps: hard stop", parse=int, example=2000)
     class_tol: float = option(1e-3, "class-level maps: |loss - mean(last 20)| below this stops", parse=float,
                               check=finite_at_least(0), example=1e-2)
-    class_batch_size: int = option(128, "minibatch of images per class-map step", parse=int, check=at_least(1),
-                                   example=16)
+    class_batch_size: int | str = option(128, "minibatch of images per class-map step, or full (the class's whole "
+                                              "pool at every step, as the published code)", parse=size_or_full,
+                                         check=check_size_or_full, example="full")
     seed: int = option(0, "seeds attacks (PGD random start) and class-map minibatches", parse=int, example=1)
     fold_batchnorm: bool = option(
         True, "on: maps, class maps and attacks run on a copy of the model with BatchNorm folded into the "
@@ -135,6 +158,19 @@ class ExperimentConfig:
         False, "accuracy against ε = 0, 1, 2, 4, 8, 16/255 per class-map set: the bare model, the defence under PGD "
                "on the bare model and under the fixed-budget --adaptive-attacks (default pgd+bpda); costly",
         parse=on_off, switch=True, hash=STAGES, example=True)
+    adaptive_limit: int | None = option(
+        None, "attack only the first N test images with the adaptive attacks and the robustness curve, where all "
+              "are too slow (default: all; the table records N)", parse=int, check=at_least(1), hash=STAGES,
+        example=100)
+    basis: str = option("fourier", "basis the maps filter in (core/bases, docs/BASES.md): fourier (amplitude), phase, "
+                                   "dct or wavelet", check=check_basis, hash=HASHED_IF_SET, example="dct")
+    wavelet: str = option("haar", "with --basis wavelet: the wavelet, haar or db2", check=check_wavelet,
+                          hash=HASHED_IF_SET, example="db2")
+    wavelet_levels: int = option(3, "with --basis wavelet: decomposition levels (H and W divisible by 2^levels)",
+                                 parse=int, check=at_least(1), hash=HASHED_IF_SET, example=2)
+    layer: str = option("input", "where the maps filter: input (the image) or a layer of the model whose feature maps "
+                                 "they filter instead (resnet20: layer1-layer3, resnet18: layer1-layer4)",
+                        hash=HASHED_IF_SET, example="layer1")
     # --- run settings, not hashed (bf16 excepted: other arithmetic moves some sparse maps, tests/test_bf16.py) ---
     device: str = option("auto", "auto, cpu, cuda or cuda:N", hash=RUN, example="cpu")
     batch_size: int = option(64, "maps trained at once (slots of the batched trainer), or auto (as many as fit)",
@@ -150,11 +186,24 @@ class ExperimentConfig:
         hash=HASHED_IF_SET, example=100)
     class_chunk: int = option(1, "classes trained together per resumable class-map unit (GPU: 10 keeps it busy)",
                               parse=int, check=at_least(1), hash=RUN, example=10)
+    compile: str = option(
+        "auto", "torch.compile the map and class-map steps: on, off, or auto (on for runs long enough to repay the "
+                "tens of seconds of compiling, off without a compiler); the maps move no more than under another "
+                "float32 operation order (docs/BENCHMARKS.md)", check=one_of("auto", "on", "off"), hash=RUN,
+        example="off")
     class_attacks: tuple[str, ...] | None = option(
         None, "attack units that get class-level maps and the defence, e.g. fmn pgd-8 deepfool, or all "
               "(default: the preset's, else all)", many=True, words=(("all", None),), hash=STAGES,
         example=("fmn",))
     extra: dict = option(help="free-form, hashed (e.g. notes that matter); set in code", factory=dict, cli=False)
+
+    def map_basis(self) -> Basis:
+        """The basis the maps filter in, with the wavelet options for --basis wavelet (core.bases.get_basis)."""
+        from core.bases import get_basis
+
+        if self.basis == "wavelet":
+            return get_basis("wavelet", wavelet=self.wavelet, levels=self.wavelet_levels)
+        return get_basis(self.basis)
 
     def hashed_dict(self) -> dict:
         """The fields that define results, as a JSON-ready dict."""

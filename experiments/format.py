@@ -23,7 +23,27 @@ STATUS_TEXT = {
 ESSENTIAL = "essential"  # map-set name of the essential frequency maps
 TEST = "test"  # prefix of the per-image data
 TRAIN = "train"  # prefix of the class-map training data
-DISPLAY_ORDER = "fftshift"  # maps are stored with the zero frequency at [H // 2, W // 2]
+DISPLAY_ORDER = "fftshift"  # Fourier maps are stored with the zero frequency at [H // 2, W // 2]
+
+# ---------- where the maps act: the manifest's top-level "basis", "layer" and "map_shape" ----------
+BASIS_KEY, LAYER_KEY, MAP_SHAPE_KEY = "basis", "layer", "map_shape"
+DEFAULT_BASIS_KEY = "fourier"  # caches from before map bases: Fourier amplitude maps ...
+DEFAULT_LAYER = "input"  # ... of the input image, (3, S, S) like the images
+
+
+def map_space(manifest: dict) -> tuple[str, str, tuple[int, int, int]]:
+    """(basis key, layer, map shape (C, H, W)) of an experiment's maps, as its manifest records them.
+
+    The basis key is core.bases' `Basis.key` ('fourier', 'phase', 'dct', 'wavelet-haar-L3'); every map array is
+    stored in that basis's display order. Manifests from before map bases record none of the three: Fourier at
+    the input, maps shaped like the test images.
+    """
+    shape = manifest.get(MAP_SHAPE_KEY)
+    if shape is None:
+        images = manifest.get("arrays", {}).get(images_path(TEST), {}).get("shape")
+        shape = images[1:] if images else (3, 32, 32)
+    return (manifest.get(BASIS_KEY, DEFAULT_BASIS_KEY), manifest.get(LAYER_KEY, DEFAULT_LAYER),
+            tuple(int(s) for s in shape))
 
 
 def adversarial_set(attack_key: str) -> str:

@@ -78,6 +78,14 @@ def batch_size_or_auto(value: str) -> int:
 batch_size_or_auto.__name__ = "batch size (auto or a positive integer)"
 
 
+def size_or_full(value: str) -> int | str:
+    """`--class-batch-size full|N`: `full` stays the word (the whole pool per step), N an integer."""
+    return "full" if value == "full" else int(value)
+
+
+size_or_full.__name__ = "minibatch size (full or a positive integer)"
+
+
 # ---------- checks of one value ----------
 def at_least(low: int, note: str = "") -> Check:
     """value >= low (an integer option); `note` is added in brackets to the message."""
@@ -150,6 +158,12 @@ def check_eps(value: tuple[float, ...], flag: str) -> None:
             raise ValueError(f"expected {flag} in (0, 255] (units of 1/255), got {eps:g}")
 
 
+def check_size_or_full(value: int | str, flag: str) -> None:
+    """`full` or an integer >= 1."""
+    if value != "full" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ValueError(f"expected {flag} >= 1 or full, got {value!r}")
+
+
 def check_batch_size(value: int, flag: str) -> None:
     """0 (auto) or a positive number of maps."""
     if value < 0:
@@ -158,6 +172,6 @@ def check_batch_size(value: int, flag: str) -> None:
 
 __all__ = [
     "HASHED", "HASHED_IF_SET", "POLICIES", "RUN", "STAGES", "Check", "Option", "at_least", "batch_size_or_auto",
-    "check_adaptive_attacks", "check_attacks", "check_batch_size", "check_eps", "check_input_norm", "check_model", "finite_at_least", "on_off",
-    "one_of", "option",
+    "check_adaptive_attacks", "check_attacks", "check_batch_size", "check_size_or_full", "check_eps", "check_input_norm", "check_model", "finite_at_least", "on_off",
+    "one_of", "option", "size_or_full",
 ]

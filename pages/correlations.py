@@ -14,10 +14,12 @@ from experiments.paper_numbers import TABLE_III, paper_row
 from experiments.reader import Experiment
 from experiments.statistics_text import interval_text, mean_std_text, pairs_needed_text
 from ui import figures
+from ui.basis_table import config_where, per_basis_rows, where_groups
 from ui.downloads import csv_bytes
 from ui.entry import through_app
-from ui.loaders import class_averages, repaired_cosines
+from ui.loaders import class_averages, list_experiments, open_experiment, repaired_cosines
 from ui.picker import require_experiment, show_results_only
+from ui.roots import cache_roots, roots_stamp
 from ui.views import caption, chart, html_download
 
 
@@ -82,6 +84,27 @@ def render_table(experiment: Experiment) -> None:
     render_caveats(experiment)
     st.download_button("Table (CSV)", data=csv_bytes(rows), file_name=f"{experiment.id}_correlations.csv",
                        mime="text/csv", key="corr_table_csv")
+
+
+def render_per_basis(experiment: Experiment) -> None:
+    """Table I per basis and layer, one column group each, when the loaded experiments of this model and data set
+    include other bases or layers (ui.basis_table)."""
+    roots = cache_roots()
+    listings = [item for item in list_experiments(tuple(roots), roots_stamp(roots)) if item.ok]
+    current = experiment.manifest["config"]
+    groups = where_groups(current, [(experiment.path, current), *((item.path, item.config) for item in listings)])
+    if not groups:
+        return
+    st.subheader("Table I per basis and layer")
+    summaries = {}
+    for where, path in groups.items():
+        other = experiment if path == experiment.path else open_experiment(path)
+        summaries[where] = {key: other.correlation(key) for key in other.attack_keys if other.correlation(key)}
+    st.dataframe(per_basis_rows(summaries), hide_index=True, key="corr_per_basis")
+    caption(f"The loaded experiments of {current.get('model')} on {current.get('data')} whose maps filter in another "
+            f"basis or at another layer, side by side (this one: {config_where(current)}). N: pairs of images with "
+            "both maps; IdCor with its permutation p. Maps of different bases have different coordinates, so each "
+            "group's numbers compare essential with adversarial maps within that basis only.")
 
 
 def render_caveats(experiment: Experiment) -> None:
@@ -289,6 +312,7 @@ through_app()
 st.title("Correlations")
 current = require_experiment()
 render_table(current)
+render_per_basis(current)
 render_statistics(current)
 params = correlations_ui(current)
 if params["attack"] is not None:

@@ -10,6 +10,7 @@ from experiments.format import ESSENTIAL, maps_stage
 from experiments.reader import Experiment
 from ui.entry import through_app
 from ui.loaders import both_maps_positions, figure_one_rows
+from ui.map_basis import INPUT, experiment_layer
 from ui.picker import current_experiment, other_large_experiments, show_how_to_build, show_results_only
 from ui.pictures import display_factor, image_picture
 from ui.roots import BIG_COMMAND, BUILD_COMMAND
@@ -51,6 +52,10 @@ def render_figure_one(experiment: Experiment, params: dict) -> None:
     attack = params["attack"]
     if attack is None:
         st.info("This experiment has no attack, so there is no adversarial picture to show.", icon=INFO)
+        return
+    if experiment_layer(experiment) != INPUT:
+        st.info(f"This experiment's maps filter the model's {experiment_layer(experiment)} features, not the image: "
+                "there is no filtered image to show. Explore shows its maps and the predictions through them.", icon=INFO)
         return
     indices = both_maps_positions(experiment, attack)[:FIGURE_ROWS]
     if len(indices) == 0:

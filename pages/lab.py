@@ -1,4 +1,5 @@
-"""Lab: upload or pick an image, choose λ, steps and an attack, and train its two maps live."""
+"""Lab: upload or pick an image, choose λ, steps and an attack, and train its two maps live; edit a mask by hand
+(ui/editor_panel.py) and watch the model's answer change."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core.attacks import ATTACKS
 from experiments.reader import Experiment
 from ui.arrays import to_hwc_uint8
 from ui.compute import classify, train_live
+from ui.editor_panel import render_mask_editor
 from ui.entry import through_app
 from ui.live import LIVE_SLOTS, BusyError, live_slot
 from ui.loaders import experiment_model
@@ -68,7 +70,7 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
     """Widgets of the Lab -> image (3, S, S) or None, label, lam, min/max steps, attack, eps, go."""
     classes, size = experiment.classes, experiment.config.image_size
     source = st.radio("Image", [PICK, UPLOAD], key="lab_source", horizontal=True)
-    image, name = None, ""
+    image, name, index = None, "", None
     if source == PICK and not experiment.has_images:
         show_results_only(experiment, "picking an image of the experiment (upload your own instead)")
         label_default = 0
@@ -77,6 +79,7 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
         index = st.selectbox("Image of the experiment", list(range(experiment.n)), key="lab_image",
                              format_func=lambda i: f"#{i} {classes[labels[i]]}")
         image, name, label_default = experiment.image(index), f"image{index}", int(labels[index])
+        index = int(index)
     else:
         image, name, label_default = upload_ui(size, model)
     if image is not None and st.session_state.get("lab_label_for") != name:
@@ -97,7 +100,7 @@ def lab_ui(experiment: Experiment, model: object) -> dict:
     if ATTACKS[attack].needs_eps:
         eps = cols[4].select_slider("PGD budget ε (/255)", EPS_CHOICES, value=8, key="lab_eps") / 255
     go = st.button("Train the two maps", type="primary", key="lab_train", disabled=image is None or model is None)
-    return {"image": image, "name": name, "label": int(label), "lam": float(lam), "min_steps": int(min(min_steps, max_steps)),
+    return {"image": image, "name": name, "index": index, "label": int(label), "lam": float(lam), "min_steps": int(min(min_steps, max_steps)),
             "max_steps": int(max_steps), "attack": attack, "eps": eps, "go": go}
 
 
@@ -161,3 +164,13 @@ lab_params = lab_ui(current, classifier)
 if lab_params["go"] and classifier is not None and lab_params["image"] is not None:
     run_training(classifier, lab_params)
 render_lab_result(current)
+
+
+@st.fragment
+def mask_editor(experiment: Experiment, model: object, params: dict) -> None:
+    """The mask editor as one fragment: moving a slider or clicking a coefficient reruns only the editor."""
+    render_mask_editor(experiment, model, params["image"], params["index"], params["label"], experiment.classes)
+
+
+st.divider()
+mask_editor(current, classifier, lab_params)

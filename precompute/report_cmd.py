@@ -2,6 +2,7 @@
 
 Our numbers stand beside the paper's, with N beside every statistic, the re-paired baseline
 beside every similarity, and the sparsity of each map set (non-zero entries, zero-frequency-only share).
+The header names the maps' basis, layer and shape (the manifest's "basis", "layer", "map_shape").
 Where the statistics stage ran: Table I again with 95 % intervals, the within-class p-value and baselines,
 CKA, the half-spectrum values and the pairs IdCor would need; and the noise ceiling where it was computed.
 """
@@ -11,9 +12,19 @@ from __future__ import annotations
 import argparse
 
 from core.attack_keys import attack_label, eps_of, keys_of_attack, parse_attack_key
+from core.bases import BASES
 from core.metrics.caveats import correlation_caveats
 from core.metrics.correlate import null_idcor_median
-from experiments.format import ESSENTIAL, TEST, adversarial_set, attack_stage, classify_stage, maps_stage
+from experiments.format import (
+    DEFAULT_LAYER,
+    ESSENTIAL,
+    TEST,
+    adversarial_set,
+    attack_stage,
+    classify_stage,
+    map_space,
+    maps_stage,
+)
 from experiments.paper_numbers import TABLE_I, TABLE_IV, table_iii_row
 from experiments.reader import Experiment
 from experiments.statistics_text import interval_text, mean_std_text, pairs_needed_text
@@ -135,9 +146,25 @@ def statistics_section(experiment: Experiment) -> list[str]:
                 "IdCor's median p on random subsets falls below 0.05, read off the power curve or extrapolated "
                 "(z ∝ √N, a rough guide).", ""]
         half = half_spectrum_table(experiment)
-        out += ["The same on the non-redundant half spectrum (each Hermitian pair of frequencies once; the change "
-                "from the full spectrum in brackets):", "", *half, ""] if half else []
+        out += [nonredundant_sentence(experiment), "", *half, ""] if half else []
     return out + ceiling
+
+
+def nonredundant_sentence(experiment: Experiment) -> str:
+    """What the second statistics table counts: the half spectrum for Fourier maps, every coefficient otherwise."""
+    basis = map_space(experiment.manifest)[0]
+    if not BASES[basis.split("-")[0]].orthonormal:  # the key names the basis first: 'wavelet-haar-L3'
+        return ("The same on the non-redundant half spectrum (each Hermitian pair of frequencies once; the change "
+                "from the full spectrum in brackets):")
+    return (f"The same on the non-redundant coefficients: the {basis} basis is orthonormal and repeats none, so "
+            "these are all of them and the numbers are those above (change in brackets):")
+
+
+def map_space_sentence(manifest: dict) -> str:
+    """Which basis the maps filter in, where, and their shape, e.g. 'Maps: basis `dct` at layer `input`, 3 × 32 × 32'."""
+    basis, layer, shape = map_space(manifest)
+    where = "the input image" if layer == DEFAULT_LAYER else f"the features of layer `{layer}`"
+    return f"Maps: basis `{basis}` on {where}, {' × '.join(map(str, shape))}, stored in the basis's display order."
 
 
 def _eps_text(key: str) -> str:
@@ -294,6 +321,7 @@ def build_report(experiment: Experiment) -> str:
         f"N = {experiment.n}, λ = {cfg.lam}, steps {cfg.min_steps}–{cfg.max_steps}, IdCor permutations {cfg.permutations}, "
         f"clean accuracy {100 * experiment.stage(classify_stage(TEST)).get('accuracy', 0):.2f}%. "
         f"Computed on {m.get('device')}{device_note(m)} with torch {m.get('versions', {}).get('torch')}, commit {m.get('git_commit', '?')[:10]}.",
+        map_space_sentence(m),
         "",
         "## Table I: correlation between essential and adversarial frequency maps",
         "",

@@ -16,6 +16,7 @@ from experiments.config import ExperimentConfig
 from experiments.options import check_options
 from experiments.paths import resolve_path
 from experiments.store import MANIFEST
+from precompute.map_space import check_map_space
 from precompute.writable import check_writable_dir
 
 # models whose architecture only accepts its own input size (torchvision's ViT asserts it)
@@ -50,8 +51,9 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
     """Raise ValueError/PermissionError for the first problem found; returns None when all is well.
 
     First every option's own check (its range or choices: experiments/options.py), then what involves
-    several options or the disk: splits of the chosen data, paths, the models' fixed input sizes,
-    step ranges, bf16 settings, class attacks within this run's attack units, and --out.
+    several options or the disk: splits of the chosen data, paths, the models' fixed input sizes, the map's
+    basis and layer (precompute/map_space.py), step ranges, bf16 settings, class attacks within this run's
+    attack units, and --out.
     """
     check_options(config)
     _check_source("--data", config.data)
@@ -67,6 +69,7 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
     spec = MODELS[config.model]
     if config.model in FIXED_INPUT_SIZE and config.image_size != spec.input_size:
         raise ValueError(f"expected --image-size {spec.input_size} for {config.model} (its only input size), got {config.image_size}")
+    check_map_space(config)  # basis, wavelet options and layer against the model and the image size
     if not 1 <= config.min_steps <= config.max_steps:
         raise ValueError(f"expected 1 <= --min-steps <= --max-steps, got {config.min_steps} and {config.max_steps}")
     if not 0 <= config.class_min_steps <= config.class_max_steps:

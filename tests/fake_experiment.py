@@ -36,21 +36,28 @@ def _probs_with_argmax(rng: np.random.Generator, argmax: np.ndarray, k: int) -> 
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _sparse_maps(rng: np.random.Generator, m: int, size: int) -> np.ndarray:
-    maps = np.zeros((m, 3, size, size), np.float32)
-    maps[:, :, size // 2, size // 2] = 1.0  # the zero frequency is always kept
+LAYER_SHAPES = {"layer1": (16, 32, 32), "layer2": (32, 16, 16), "layer3": (64, 8, 8)}  # ResNet-20 at 32 px
+
+
+def _sparse_maps(rng: np.random.Generator, m: int, size: int, shape: tuple[int, int, int] | None = None,
+                 centred: bool = True) -> np.ndarray:
+    """(m, C, H, W) maps (C, H, W = 3, size, size unless `shape`) keeping the origin (the zero frequency, centred
+    for the Fourier bases, else the top-left coefficient) and 12 random entries."""
+    c, h, w = shape or (3, size, size)
+    maps = np.zeros((m, c, h, w), np.float32)
+    maps[:, :, h // 2 if centred else 0, w // 2 if centred else 0] = 1.0  # the origin is always kept
     for i in range(m):
-        idx = rng.choice(3 * size * size, size=12, replace=False)
+        idx = rng.choice(c * h * w, size=12, replace=False)
         maps[i].reshape(-1)[idx] = rng.uniform(0.2, 1.0, size=12)
     return maps
 
 
 def _write_map_set(store: ExperimentStore, name: str, status: np.ndarray, rng: np.random.Generator, size: int,
-                   targets: np.ndarray) -> None:
+                   targets: np.ndarray, shape: tuple[int, int, int] | None = None, centred: bool = True) -> None:
     positions = np.flatnonzero((status == STATUS_KEPT) | (status == STATUS_LOST))
     row = np.full(len(status), -1, np.int64)
     row[positions] = np.arange(len(positions))
-    maps = _sparse_maps(rng, len(positions), size)
+    maps = _sparse_maps(rng, len(positions), size, shape, centred)
     kept = status[positions] == STATUS_KEPT
     arrays = {
         "maps": maps, "steps": np.full(len(positions), 501, np.int64), "final_loss": rng.uniform(0, 1, len(positions)).astype(np.float32),
@@ -58,7 +65,7 @@ def _write_map_set(store: ExperimentStore, name: str, status: np.ndarray, rng: n
         "row": row, "status": status.astype(np.int8), "nonzero": (maps > 0).reshape(len(positions), -1).sum(1).astype(np.int64),
         "dc_only": np.zeros(len(positions), bool),
     }
-    if size > 32:
+    if maps.shape[-1] > 32:
         f = size // 32
         arrays["pooled_avg"] = maps.reshape(len(positions), 3, 32, f, 32, f).mean(axis=(3, 5)).astype(np.float32)
     store.write_arrays(f"maps/{name}", arrays)
@@ -69,12 +76,15 @@ def _write_map_set(store: ExperimentStore, name: str, status: np.ndarray, rng: n
 def write_fake_experiment(root: str, *, n: int = 6, size: int = 32, classes: tuple[str, ...] = CLASSES,
                           attacks: tuple[str, ...] = ("fmn", "pgd-8"), model: str = "resnet20", seed: int = 0,
                           name: str = "fake", class_maps: bool = True, images: np.ndarray | None = None,
-                          checkpoint: str | None = None, input_norm: str | None = None) -> str:
+                          checkpoint: str | None = None, input_norm: str | None = None, basis: str = "fourier",
+                          wavelet: str = "haar", wavelet_levels: int = 3, layer: str = "input") -> str:
     """Write the experiment under `root` and return its directory.
 
     images: optional uint8 (n, 3, size, size) pictures to use instead of random pixels (image i is
     labelled classes[i % K]). checkpoint / input_norm: real weights for the app's live parts
-    (filtered predictions, defence, Lab); by default the model has random weights.
+    (filtered predictions, defence, Lab); by default the model has random weights. basis (wavelet,
+    wavelet_levels) and layer: where the maps act, recorded as the manifest's "basis" (the Basis key),
+    "layer" and "map_shape"; the maps get that shape (ResNet-20's features at a hidden layer, LAYER_SHAPES).
     """
     rng = np.random.default_rng(seed)
     k = len(classes)
@@ -83,10 +93,15 @@ def write_fake_experiment(root: str, *, n: int = 6, size: int = 32, classes: tup
         checkpoint_sha256=sha256_file(checkpoint) if checkpoint else "random-or-backbone-weights",
         input_norm=input_norm or ("none" if model == "resnet20" else "imagenet"), data="fake-data", image_size=size,
         attacks=tuple(dict.fromkeys(a.partition("-")[0] for a in attacks)), eps=(8.0,), lam=0.1, seed=seed,
+        basis=basis, wavelet=wavelet, wavelet_levels=wavelet_levels, layer=layer,
     )
+    map_shape = (3, size, size) if layer == "input" else LAYER_SHAPES[layer]
+    centred = basis in ("fourier", "phase")
+    space = {"basis": config.map_basis().key, "layer": layer, "map_shape": list(map_shape)}
     store = ExperimentStore(os.path.join(root, config.experiment_id()))
     store.create(config.experiment_id(), config.to_dict(), {"config_hash": config.config_hash(),
-                                                            "map_order": "fftshift (zero frequency at [H//2, W//2])"})
+                                                            "map_order": "fftshift (zero frequency at [H//2, W//2])"
+                                                            if centred else "natural", **space})
     if images is None:
         images = rng.integers(0, 256, size=(n, 3, size, size), dtype=np.uint8)
     elif images.shape != (n, 3, size, size) or images.dtype != np.uint8:
@@ -118,7 +133,7 @@ def write_fake_experiment(root: str, *, n: int = 6, size: int = 32, classes: tup
         })
         store.mark_stage(f"test-attack-{key}", n=n, n_correct=int(correct.sum()), n_success=int(success.sum()),
                          success_rate=float(success[correct].mean()), attack=key.partition("-")[0])
-    _write_map_set(store, "essential", essential_status, rng, size, labels)
+    _write_map_set(store, "essential", essential_status, rng, size, labels, map_shape, centred)
     for key in attacks:
         success = np.asarray(store.load_array(f"test/attacks/{key}/success.npy"))
         status = essential_status.copy()
@@ -126,13 +141,13 @@ def write_fake_experiment(root: str, *, n: int = 6, size: int = 32, classes: tup
         if key.startswith("pgd"):
             status[n - 1] = STATUS_LOST  # training ended without the adversarial label
         adv_pred = np.asarray(store.load_array(f"test/attacks/{key}/adv_pred.npy"))
-        _write_map_set(store, adversarial_set(key), status, rng, size, adv_pred)
+        _write_map_set(store, adversarial_set(key), status, rng, size, adv_pred, map_shape, centred)
     for key in attacks:
         _write_correlation(store, key, rng)
     if class_maps:
         for key in attacks:
             store.write_arrays(f"class_maps/{key}", {
-                "maps": _sparse_maps(rng, k, size), "iterations": np.full(k, 600, np.int64),
+                "maps": _sparse_maps(rng, k, size, map_shape, centred), "iterations": np.full(k, 600, np.int64),
                 "final_loss": rng.uniform(0, 1, k).astype(np.float32), "n_clean": np.full(k, 10, np.int64),
                 "n_adversarial": np.full(k, 9, np.int64),
             })

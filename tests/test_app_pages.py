@@ -723,3 +723,128 @@ def test_defence_adaptive_table_curve_and_live_attack(tmp_path, monkeypatch):
     holds = expected["pred"] == int(experiment.labels()[2])
     assert verdict.endswith("the defence still holds for this image." if holds else
                             "the defence does not hold for this image.")
+
+
+# ---------- every page in every map basis and at a hidden layer (docs/BASES.md) ----------
+
+BASIS_CASES = {  # case id -> write_fake_experiment options; the manifest's basis key / layer each writes
+    "phase": {"basis": "phase"},
+    "dct": {"basis": "dct"},
+    "wavelet-db2-L2": {"basis": "wavelet", "wavelet": "db2", "wavelet_levels": 2},
+    "fourier-layer1": {"layer": "layer1"},
+}
+LAYOUT_NOTES = {"phase": "Fourier phase map", "dct": "DCT map: top-left = (0, 0)",
+                "wavelet-db2-L2": "Wavelet map wavelet-db2-L2", "fourier-layer1": "of the layer1 features"}
+AXIS_TITLES = {"phase": "f_x (cycles/image)", "dct": "horizontal frequency k_x",
+               "wavelet-db2-L2": "column of the packed coefficients", "fourier-layer1": "f_x (cycles/image)"}
+
+
+@pytest.fixture(scope="module")
+def basis_root(tmp_path_factory):
+    """One fake experiment per case and a fourier one beside them: same model and data, maps elsewhere."""
+    root = tmp_path_factory.mktemp("bases")
+    paths = {case: write_fake_experiment(str(root), name=f"fake-{case}", **options)
+             for case, options in BASIS_CASES.items()}
+    paths["fourier"] = write_fake_experiment(str(root), name="fake-fourier")
+    return str(root), paths
+
+
+def _on(basis_root, monkeypatch, case: str):
+    root, paths = basis_root
+    monkeypatch.setenv("FMAPS_CACHE", root)
+    monkeypatch.setenv("FMAPS_ONLY", "1")
+    at = app_on()
+    at.selectbox(key="experiment").set_value(paths[case]).run()
+    return at
+
+
+@pytest.mark.parametrize("case", list(BASIS_CASES))
+def test_explore_draws_maps_in_their_basis_layout(basis_root, monkeypatch, case):
+    at = _on(basis_root, monkeypatch, case)
+    at.switch_page("pages/explore.py").run()
+    no_errors(at)
+    at.selectbox(key="explore_image").set_value(2).run()  # image 2 has both maps under PGD
+    no_errors(at)
+    captions = [c.value for c in at.caption]
+    assert any(LAYOUT_NOTES[case] in c for c in captions), captions
+    shown = image_captions(at)
+    if case == "fourier-layer1":
+        assert any("map at layer1, mean of 16 channels" in c for c in shown), shown
+        assert not any(c.startswith("Clean image × essential map") for c in shown)  # no filtered image at a layer
+        assert any("filter the model's layer1 features, not the image" in i.value for i in at.info)
+    else:
+        assert any(c.startswith("Clean image × essential map") for c in shown)
+    at.toggle(key="explore_interactive").set_value(True).run()
+    no_errors(at)
+    [channels] = [c for c in charts(at) if "One heat map per colour channel" in json.loads(c.proto.spec)["layout"]
+                  ["title"]["text"]]
+    layout = json.loads(channels.proto.spec)["layout"]
+    titles = [v["title"]["text"] for k, v in layout.items() if k.startswith("xaxis") and v.get("title")]
+    assert any(AXIS_TITLES[case] in t for t in titles), titles
+    assert layout["coloraxis"]["cmin"] == 0 and layout["coloraxis"]["cmax"] == 1
+    if case.startswith("wavelet"):
+        assert len(layout["shapes"]) == 6 * 7  # 2 maps × 3 channels × (1 + 3 · 2) subbands outlined
+
+
+@pytest.mark.parametrize("case", list(BASIS_CASES))
+def test_every_other_page_renders_in_each_basis(basis_root, monkeypatch, case):
+    at = _on(basis_root, monkeypatch, case)
+    pages = ["pages/home.py", "pages/correlations.py", "pages/defence.py", "pages/lab.py", "pages/method.py"]
+    if case == "fourier-layer1":  # the Defence page draws and applies class maps as input-sized RGB Fourier maps
+        pages.remove("pages/defence.py")
+    for page in pages:
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    at.switch_page("pages/correlations.py").run()
+    [table] = [d.value for d in at.dataframe if any(" · N" in str(c) for c in d.value.columns)]  # Table I per basis
+    where = "fourier at layer1" if case == "fourier-layer1" else case
+    assert {f"{where} · N", "fourier · N", f"{where} · IdCor (p)"} <= set(table.columns)
+    own = Experiment(basis_root[1][case]).correlation("pgd-8")
+    from core.attack_keys import attack_label
+
+    row = table[table["attack"] == attack_label("pgd-8")].iloc[0]
+    assert int(row[f"{where} · N"]) == own["n"] and row[f"{where} · SVCCA"] == f"{own['svcca']:.2f}"
+
+
+def _editor(at, start: str | None = None):
+    at.switch_page("pages/lab.py").run()
+    at.selectbox(key="lab_image").set_value(2).run()
+    at.toggle(key="lab_editor_on").set_value(True).run()
+    no_errors(at)
+    if start is not None:
+        at.selectbox(key="lab_editor_start").set_value(start).run()
+        no_errors(at)
+    return at
+
+
+def _kept(at) -> float:
+    [metric] = [m for m in at.metric if m.label == "Entries kept"]
+    return float(metric.value.rstrip(" %"))
+
+
+@pytest.mark.parametrize("case", ["fourier", *BASIS_CASES])
+def test_lab_mask_editor_in_each_basis(basis_root, monkeypatch, case):
+    """Start from the image's essential map (in the experiment's basis and layer), then from ones: a low-pass
+    band, or unticking a subband, keeps fewer entries, and the top 3 are shown throughout."""
+    at = _editor(_on(basis_root, monkeypatch, case), "essential map of image #2")
+    essential = Experiment(basis_root[1][case]).essential_map(2)[0]
+    assert _kept(at) == pytest.approx(100 * float((essential > 0.5).mean()), abs=0.05)
+    assert any("top 3 through the mask" in m.value for m in at.markdown)
+    at.selectbox(key="lab_editor_start").set_value("all ones (every coefficient kept)").run()
+    basis = {"fourier-layer1": "fourier", "wavelet-db2-L2": "wavelet-db2-L3"}.get(case, case)  # the editor's choices
+    at.selectbox(key="lab_editor_basis").set_value(basis).run()
+    no_errors(at)
+    assert _kept(at) == 100.0
+    if basis.startswith("wavelet"):
+        at.checkbox(key="lab_editor_band_level_1_diagonal").uncheck().run()
+        assert _kept(at) == pytest.approx(75.0, abs=0.05)  # level 1's diagonal: a quarter of the 32 × 32 pyramid
+    else:
+        at.radio(key="lab_editor_band").set_value("low-pass").run()
+        at.slider(key="lab_editor_radius").set_value(4.0).run()
+        from ui.basis_figures import map_layout
+        from ui.mask_editor import LOW_PASS, band_region
+
+        expected = band_region(map_layout(basis, 32, 32), LOW_PASS, 4.0).mean()
+        assert _kept(at) == pytest.approx(100 * expected, abs=0.05)
+    no_errors(at)
+    assert any("lab_editor_download" in b.proto.id for b in at.get("download_button"))

@@ -9,6 +9,7 @@ order only to filter (core.fourier). Models are frozen classifiers taking [0, 1]
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -47,11 +48,20 @@ def filter_image(image: np.ndarray, map_display: np.ndarray) -> np.ndarray:
 
 
 def image_side(image: np.ndarray, probs: np.ndarray | None, map_display: np.ndarray | None, map_status: str,
-               model: nn.Module | None) -> ImageSide:
+               model: nn.Module | None, basis: str = "fourier", layer: str = "input") -> ImageSide:
     """One (3, H, W) image with its centred (3, H, W) map (or None): the image filtered by the map, both spectra,
-    and the model's probabilities (K,) on the filtered image when a model is given."""
+    and the model's probabilities (K,) on the filtered image when a model is given. Maps of another basis filter
+    in it (ui.map_basis); at a hidden layer there is no filtered image, only the probabilities."""
     filtered = filtered_spectrum = filtered_probs = None
-    if map_display is not None:
+    if map_display is not None and (basis != "fourier" or layer != "input"):
+        from ui.map_basis import filter_in_basis, masked_probs
+
+        if layer == "input":
+            filtered = filter_in_basis(image, map_display, basis)
+            filtered_spectrum = log_spectrum(filtered)
+        if model is not None:
+            filtered_probs = masked_probs(model, image, map_display, basis, layer)
+    elif map_display is not None:
         filtered = filter_image(image, map_display)
         filtered_spectrum = log_spectrum(filtered)
         if model is not None:
@@ -77,19 +87,23 @@ def build_image_views(experiment: object, index: int, attack_key: str | None, mo
     """Views of image `index` of an opened experiments.reader.Experiment under attack `attack_key`."""
     if not 0 <= index < experiment.n:
         raise ValueError(f"expected an image index in [0, {experiment.n}), got {index}")
+    from ui.map_basis import experiment_basis_key, experiment_layer
+
+    basis, layer = experiment_basis_key(experiment), experiment_layer(experiment)
     essential, essential_status = experiment.essential_map(index)
     clean = image_side(experiment.image(index), np.asarray(experiment.probs()[index], dtype=np.float64), essential,
-                       essential_status, model)
+                       essential_status, model, basis, layer)
     adversarial = success = None
     if attack_key is not None:
         attack = experiment.attack(attack_key)
         adversarial_map, adversarial_status = experiment.adversarial_map(attack_key, index)
         adversarial = image_side(np.asarray(attack["adversarial"][index], dtype=np.float32),
                                  np.asarray(attack["adv_probs"][index], dtype=np.float64), adversarial_map,
-                                 adversarial_status, model)
+                                 adversarial_status, model, basis, layer)
         success = bool(attack["success"][index])
-    return assemble_views(clean, adversarial, label=int(experiment.labels()[index]), success=success,
-                          image_id=experiment.ids[index], index=index, attack_key=attack_key)
+    views = assemble_views(clean, adversarial, label=int(experiment.labels()[index]), success=success,
+                           image_id=experiment.ids[index], index=index, attack_key=attack_key)
+    return replace(views, basis=basis, layer=layer)
 
 
 def cosine_context(summary: dict | None, index: int) -> str | None:

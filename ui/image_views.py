@@ -65,6 +65,8 @@ class ImageViews:
     attack_key: str | None = None  # the experiment's attack key ("pgd-8"); None without one, and in the Lab
     cosine_context: str | None = None  # where the pair's cosine stands among its attack's (ui.compute.cosine_context)
     lab: LabRun | None = None  # the live training's settings and outcome; None outside the Lab
+    basis: str = "fourier"  # the maps' basis key (core.bases.Basis.key); maps are in its display order
+    layer: str = "input"  # where the maps filter: the image, or a hidden layer (no filtered image then)
 
     @property
     def essential(self) -> np.ndarray | None:

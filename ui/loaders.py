@@ -21,9 +21,9 @@ from experiments.reader import Experiment, ExperimentListing, find_experiments
 from experiments.store import CacheError
 from experiments.verified import VerifiedFiles
 from experiments.verified import default_path as default_verified_path
-from ui.arrays import filter_by_map
 from ui.checkpoint import resolve_checkpoint
 from ui.image_views import ImageViews
+from ui.map_basis import experiment_basis_key, filter_in_basis
 from ui.roots import manifest_stamp
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def _figure_one_rows(path: str, stamp: int, indices: tuple[int, ...], attack_key
         for name, image in (("essential", clean), ("adversarial", adversarial)):
             data = sets[name]
             at = int(data["row"][index])
-            row[f"filtered_{name}"] = filter_by_map(image, np.asarray(data["maps"][at], dtype=np.float32))
+            row[f"filtered_{name}"] = filter_in_basis(image, np.asarray(data["maps"][at], dtype=np.float32),
+                                                      experiment_basis_key(experiment))
             row[f"filtered_{name}_pred"] = int(data["final_pred"][at])
         rows.append(row)
     return rows

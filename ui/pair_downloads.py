@@ -45,7 +45,8 @@ def download_items(views: ImageViews, classes: Sequence[str], file_stem: str) ->
                                    ("adversarial map", "adversarial_map", views.adversarial_map)):
         if map_display is not None:
             items.append((f"{name} (.npy)", f"{file_stem}_{key}.npy", npy_bytes(map_display), "application/octet-stream"))
-            items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", png_bytes(map_display), "image/png"))
+            if map_display.shape[0] in (1, 3):  # a hidden layer's many channels have no picture; the .npy has them
+                items.append((f"{name} (PNG)", f"{file_stem}_{key}.png", png_bytes(map_display), "image/png"))
     for name, key, image in (("clean image", "clean", views.clean.image),
                              ("adversarial image", "adversarial", adversarial.image if adversarial else None),
                              ("filtered clean image", "filtered_clean", views.clean.filtered),

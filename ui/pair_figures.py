@@ -14,7 +14,12 @@ import plotly.graph_objects as go
 
 from ui import figures
 from ui.arrays import amplified_perturbation, display_map, pooled_frequency_axis
+from ui.basis_figures import basis_channels_figure, basis_rgb_figure, is_hidden
 from ui.image_views import ImageViews
+from ui.map_basis import FOURIER, FREQUENCY_BASES, INPUT
+
+FILTER_TITLE = {"fourier": "x_F = Re(F⁻¹(M ⊙ F x))", "phase": "x_F = Re(F⁻¹(|F x| · exp(i · M ⊙ ∠F x)))",
+                "dct": "x_F = IDCT(M ⊙ DCT x)", "wavelet": "x_F = IDWT(M ⊙ DWT x)"}  # by basis name
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,12 +51,17 @@ def _images_figure(views: ImageViews, classes: Sequence[str]) -> go.Figure:
     return figures.image_row_figure(panels, "Clean, adversarial and the perturbation between them")
 
 
-def _map_figures(views: ImageViews, pooled: bool) -> tuple[go.Figure, go.Figure, go.Figure] | None:
-    """(RGB composites, radial profile, channel heat maps) of the maps there are; None without a map."""
+def _map_figures(views: ImageViews, pooled: bool) -> tuple[go.Figure, go.Figure | None, go.Figure] | None:
+    """(RGB composites, radial profile, channel heat maps) of the maps there are; None without a map.
+
+    Fourier maps as always; another basis's on its own layout (ui.basis_figures), with a radial profile only for
+    the centred spectra; a hidden layer's maps as their channel mean, no RGB composite."""
     maps = [(name, m) for name, m in (("Essential map", views.essential), ("Adversarial map", views.adversarial_map))
             if m is not None]
     if not maps:
         return None
+    if views.basis != FOURIER or views.layer != INPUT:
+        return _basis_map_figures(views, maps)
     shown = [(name, *display_map(m, pooled)) for name, m in maps]
     axes = {}
     if shown[0][2] > 1:  # pooled: each cell's centre frequency on the axes
@@ -64,6 +74,24 @@ def _map_figures(views: ImageViews, pooled: bool) -> tuple[go.Figure, go.Figure,
                                                 "One heat map per colour channel", **axes)
     radial = figures.radial_profile_figure([(name.split()[0].lower(), m) for name, m in maps],
                                            "Radial profile of the maps")
+    return rgb, radial, channels
+
+
+def _basis_map_figures(views: ImageViews, maps: list[tuple[str, np.ndarray]]) -> tuple[go.Figure, go.Figure | None,
+                                                                                      go.Figure]:
+    """The maps of a non-default basis or layer, drawn in the basis's layout."""
+    rows = [(name.split()[0].lower(), m) for name, m in maps]
+    where = f" at {views.layer}" if views.layer != INPUT else ""
+    channels = basis_channels_figure(rows, views.basis, f"One heat map per colour channel, {views.basis} basis{where}",
+                                     layer=views.layer)
+    if is_hidden(maps[0][1]):
+        rgb = basis_channels_figure(rows, views.basis, f"The maps at {views.layer}: mean over the layer's "
+                                    f"{maps[0][1].shape[0]} channels", layer=views.layer)
+    else:
+        rgb = basis_rgb_figure(maps, views.basis, f"The maps as RGB composites, {views.basis} basis (white: kept in "
+                               "all channels)")
+    radial = (figures.radial_profile_figure(rows, "Radial profile of the maps")
+              if views.basis in FREQUENCY_BASES and not is_hidden(maps[0][1]) else None)
     return rgb, radial, channels
 
 
@@ -88,8 +116,8 @@ def build_pair_figures(views: ImageViews, classes: Sequence[str], pooled: bool =
     return PairFigures(
         images=_images_figure(views, classes), top3=top3, maps_rgb=maps[0] if maps else None,
         radial=maps[1] if maps else None, maps_channels=maps[2] if maps else None,
-        filtered=figures.image_row_figure(filtered, "x_F = Re(F⁻¹(M ⊙ F x)): what the model sees through each map")
-        if filtered else None,
+        filtered=figures.image_row_figure(filtered, FILTER_TITLE[views.basis.partition("-")[0]]
+                                          + ": what the model sees through each map") if filtered else None,
         spectra=_spectra_figure(views),
     )
 

@@ -15,7 +15,9 @@ import numpy as np
 
 from ui import figures
 from ui.arrays import amplified_perturbation, display_map
+from ui.basis_figures import is_hidden, layout_note, outlined_picture
 from ui.image_views import ImageViews
+from ui.map_basis import FOURIER, FREQUENCY_BASES, INPUT
 from ui.pictures import (
     PANEL_PX,
     Panel,
@@ -99,6 +101,8 @@ def _map_pictures(views: ImageViews, pooled: bool) -> MapPictures[Panel] | None:
             if m is not None]
     if not maps:
         return None
+    if views.basis != FOURIER or views.layer != INPUT:
+        return _basis_map_pictures(views, maps)
     shown = [(name, display_map(m, pooled)[0]) for name, m in maps]
     per_cell = display_map(maps[0][1], pooled)[1]  # frequencies one shown cell spans
     h = shown[0][1].shape[-1]
@@ -118,6 +122,32 @@ def _map_pictures(views: ImageViews, pooled: bool) -> MapPictures[Panel] | None:
         note=frequency_note(h, pooled_from),
         radial=radial_table(maps),
     )
+
+
+def _basis_map_pictures(views: ImageViews, maps: list[tuple[str, np.ndarray]]) -> MapPictures[Panel]:
+    """The maps of a non-default basis or layer in the basis's layout: no frequency axes (the layout's note says
+    what rows and columns mean), wavelet subbands outlined; a hidden layer's maps as their channel mean."""
+    c, h, w = maps[0][1].shape
+    factor = display_factor(h, max(PANEL_PX, views.clean.image.shape[-1]))
+    viridis = colormap_lut(figures.MAP_SCALE)
+
+    def heat(plane: np.ndarray) -> np.ndarray:
+        return outlined_picture(upscale(heat_picture(plane, viridis, 0.0, 1.0), factor), views.basis, h, w)
+
+    if is_hidden(maps[0][1]):
+        rgb = [(heat(m.mean(axis=0)), f"{name.capitalize()} map at {views.layer}, mean of {c} channels")
+               for name, m in maps]
+        channels: list[list[Panel]] = []
+    else:
+        rgb = [(outlined_picture(image_picture(m, factor), views.basis, h, w),
+                f"{name.capitalize()} map, RGB composite, {views.basis}") for name, m in maps]
+        channels = [[(heat(m[k]), f"{name} map · {channel} channel") for k, channel in enumerate(figures.CHANNELS[:c])]
+                    for name, m in maps]
+    radial = (radial_table(maps) if views.basis in FREQUENCY_BASES and not is_hidden(maps[0][1])
+              else f"(rings of frequency radius are a Fourier notion: none for {views.basis} maps)")
+    return MapPictures(maps_rgb=[rgb], maps_channels=channels,
+                       maps_channels_bar=(colour_bar(viridis, w * factor, 14), "map value: 0 (left) … 1 (right)"),
+                       note=layout_note(views.basis, h, w, views.layer), radial=radial)
 
 
 def _filtered_panels(views: ImageViews, classes: Sequence[str]) -> list[Panel]:

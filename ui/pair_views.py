@@ -173,6 +173,10 @@ def _draw_sections(sections: PictureSections | ChartSections, views: ImageViews,
     st.subheader("Images filtered by their maps")
     if sections.built.filtered is not None:
         sections.filtered()
+    elif views.layer != "input" and views.essential is not None:
+        st.info(f"These maps filter the model's {views.layer} features, not the image: there is no filtered image "
+                "to show. The top-3 above ('× essential map', '× adversarial map') are the model's predictions with "
+                f"its {views.layer} features filtered by each map.")
     else:
         st.info("No map, nothing to filter.")
     caption("What the model sees through each map. The filtered clean image keeps its class with only the "

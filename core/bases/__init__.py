@@ -38,6 +38,22 @@ def get_basis(name: str | Basis = DEFAULT_BASIS, **options: object) -> Basis:
         raise ValueError(f"expected options the {name} basis takes, got {sorted(options)} ({error})") from None
 
 
+def basis_from_key(key: str) -> Basis:
+    """The basis a key names, as Basis.key writes it ('fourier', 'dct', 'wavelet-db2-L3'); ValueError if unknown.
+
+    The inverse of Basis.key, kept beside it so manifests, the app and the report parse keys one way.
+    """
+    name, _, options = key.partition("-")
+    if name != "wavelet" or not options:
+        if key not in BASES:
+            raise ValueError(f"expected a basis key in {sorted(BASES)} or 'wavelet-<name>-L<levels>', got {key!r}")
+        return BASES[key]
+    wavelet, _, levels = options.rpartition("-")
+    if not wavelet or not levels.startswith("L") or not levels[1:].isdigit():
+        raise ValueError(f"expected a wavelet key such as 'wavelet-haar-L3', got {key!r}")
+    return get_basis("wavelet", wavelet=wavelet, levels=int(levels[1:]))
+
+
 __all__ = [
     "BASES",
     "DEFAULT_BASIS",
@@ -50,6 +66,7 @@ __all__ = [
     "Subband",
     "WaveletBasis",
     "analysis_matrix",
+    "basis_from_key",
     "dct_matrix",
     "get_basis",
     "possible_levels",

@@ -6,8 +6,10 @@ cosine, SVCCA, IdCor and p equal Table I's), core.metrics adds:
 - IdCor's within-class p-value and the within-class re-paired cosine and SVCCA: shuffles that keep every image
   in its true class, so what the pairing beats them by belongs to the image, not its class (within_class.py);
 - linear CKA and its re-paired baseline (cka.py);
-- all of the above on the non-redundant half spectrum, each Hermitian pair {k, −k} once (half_spectrum.py), and
-  how much each number moves there;
+- all of the above on the non-redundant coefficients of the experiment's basis (`Basis.nonredundant`: for the
+  Fourier amplitude and phase the half spectrum, each Hermitian pair {k, −k} once; the orthonormal DCT and
+  wavelet bases repeat no coefficient, so there the "half_spectrum" block is the full one), and how much each
+  number moves there;
 - IdCor's power curve: IdCor and p on `power_repeats` random subsets of `power_sizes` sizes from 50 pairs to
   all, and the pairs a p < 0.05 would need (power.py).
 
@@ -20,9 +22,12 @@ reason under "errors"; the rest is still computed.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
+from core.bases import Basis, get_basis
 from core.metrics.bootstrap import subsample_size
 from core.metrics.correlate import correlate, null_idcor_median
 from core.metrics.pooling import flatten_rows, pool_maps
@@ -41,6 +46,7 @@ from precompute.stages.context import StageContext
 from precompute.stages.correlations import paired_maps
 
 MIN_PAIRS = 3  # as the correlation stage: TwoNN needs two neighbours per point
+POOL_SIZE = 32  # maps larger than this are pooled to it before any metric (correlate's default)
 DELTA_KEYS = ("cosine_mean", "svcca", "cka", "idcor", "p_value", "p_value_within_class")  # half spectrum − full
 DROPPED_KEYS = ("cosine_values", "null_ids")  # per-pair lists: the correlation stage stores the full spectrum's
 
@@ -55,7 +61,7 @@ def run_statistics_stage(ctx: StageContext, attack_key: str) -> None:
         summary, arrays = pair_statistics(
             essential, adversarial, labels, permutations=cfg.permutations, repairings=cfg.repairings, pool=cfg.pool,
             seed=ctx.stage_seed("correlate", attack_key), bootstrap=cfg.bootstrap, power_sizes=cfg.power_sizes,
-            power_repeats=cfg.power_repeats,
+            power_repeats=cfg.power_repeats, basis=cfg.map_basis(),
         )
         summary["attack_key"] = attack_key
         ctx.store.write_arrays(correlation_dir(attack_key), arrays)
@@ -77,13 +83,17 @@ def pair_statistics(
     bootstrap: int,
     power_sizes: int,
     power_repeats: int,
+    basis: Basis | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """The stage's summary and arrays for paired maps (P, C, H, W) and their images' labels (P,).
+    """The stage's summary and arrays for paired maps (P, C, H, W) in `basis`'s display order (None: Fourier) and
+    their images' labels (P,).
 
     Summary: "n", "full" and "half_spectrum" (correlate's keys, the per-pair lists left out, plus
-    "shuffled_idcor_median"), "half_spectrum_delta" (half spectrum − full), "power" (the curve without its
-    per-subset lists) and "errors". Arrays: power_sizes (S,), power_idcor and power_p_values (S, R).
+    "shuffled_idcor_median"; "half_spectrum" on the basis's non-redundant coefficients), "half_spectrum_delta"
+    (half spectrum − full), "power" (the curve without its per-subset lists) and "errors". Arrays: power_sizes (S,),
+    power_idcor and power_p_values (S, R).
     """
+    basis = basis or get_basis()
     n = len(essential)
     errors: dict[str, str] = {}
     summary: dict = {"n": int(n), "bootstrap": bootstrap, "permutations": permutations, "repairings": repairings,
@@ -98,7 +108,11 @@ def pair_statistics(
     options = dict(permutations=permutations, pool=pool, seed=seed, repairings=repairings, strict=False,
                    bootstrap=resamples, labels=labels if within else None, cka=True)
     for name, half in (("full", False), ("half_spectrum", True)):
-        result = correlate(essential, adversarial, half_spectrum=half, **options)
+        if half and basis.orthonormal:  # no coefficient repeats another: the non-redundant ones are all of them
+            summary[name] = {**copy.deepcopy(summary["full"]), "half_spectrum": True}
+            continue
+        result = nonredundant_correlate(essential, adversarial, basis, options) if half else correlate(
+            essential, adversarial, **options)
         result["shuffled_idcor_median"] = null_idcor_median(result)
         for key in DROPPED_KEYS:
             result.pop(key, None)
@@ -119,6 +133,27 @@ def pair_statistics(
     if errors:
         summary["errors"] = errors
     return summary, arrays
+
+
+def nonredundant_rows(maps: np.ndarray, basis: Basis, pool: str, pool_size: int = POOL_SIZE) -> torch.Tensor:
+    """(P, C, H, W) maps in display order -> (P, C·K) float64: pooled to pool_size when larger (as `correlate`
+    pools), then the K coefficients per channel that `basis.nonredundant` counts once on that grid."""
+    x = torch.from_numpy(np.asarray(maps).astype(np.float64))  # (P, C, H, W), as correlate reads numpy
+    if max(x.shape[-2:]) > pool_size:
+        x = pool_maps(x, pool_size, pool)  # (P, C, pool_size, pool_size)
+    keep = basis.nonredundant(*x.shape[-2:]).to(x.device)  # (H, W) bool
+    return x[:, :, keep].reshape(x.shape[0], -1)
+
+
+def nonredundant_correlate(essential: np.ndarray, adversarial: np.ndarray, basis: Basis, options: dict) -> dict:
+    """`correlate` on the non-redundant coefficients of both map sets, reported as correlate(half_spectrum=True)
+    reports them: which pooling was applied, and "half_spectrum": True."""
+    pooled = max(essential.shape[-2:]) > POOL_SIZE or max(adversarial.shape[-2:]) > POOL_SIZE
+    result = correlate(nonredundant_rows(essential, basis, options["pool"]),
+                       nonredundant_rows(adversarial, basis, options["pool"]), **options)
+    result.update(pool=options["pool"] if pooled else "none", pool_size=POOL_SIZE if pooled else None,
+                  half_spectrum=True)
+    return result
 
 
 def power_curve(essential: np.ndarray, adversarial: np.ndarray, pool: str, permutations: int, seed: int,
