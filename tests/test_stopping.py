@@ -93,7 +93,7 @@ def test_configs_keep_their_fields_and_describe_their_rule():
         "lam", "lr", "min_steps", "max_steps", "tol", "window", "batch_size", "adversarial_step", "seed"]
     assert MapTrainConfig(min_steps=7, max_steps=9, tol=0.5, window=3).stop_rule == StopRule(7, 9, 0.5, 3)
     assert ClassMapConfig().stop_rule == StopRule(500, 5000, 1e-3, 20)
-    with pytest.raises(ValueError, match=r"expected batch_size >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"expected batch_size >= 1 or 'full', got 0"):
         ClassMapConfig(batch_size=0).validate()
     MapTrainConfig().validate()
     ClassMapConfig().validate()

@@ -16,7 +16,7 @@ from ui import figures
 from ui.arrays import amplified_perturbation, display_map, pooled_frequency_axis
 from ui.basis_figures import basis_channels_figure, basis_rgb_figure, is_hidden
 from ui.image_views import ImageViews
-from ui.map_basis import FOURIER, FREQUENCY_BASES, INPUT
+from ui.map_basis import FOURIER, FREQUENCY_BASES, INPUT, basis_from_key
 
 FILTER_TITLE = {"fourier": "x_F = Re(F⁻¹(M ⊙ F x))", "phase": "x_F = Re(F⁻¹(|F x| · exp(i · M ⊙ ∠F x)))",
                 "dct": "x_F = IDCT(M ⊙ DCT x)", "wavelet": "x_F = IDWT(M ⊙ DWT x)"}  # by basis name
@@ -116,7 +116,7 @@ def build_pair_figures(views: ImageViews, classes: Sequence[str], pooled: bool =
     return PairFigures(
         images=_images_figure(views, classes), top3=top3, maps_rgb=maps[0] if maps else None,
         radial=maps[1] if maps else None, maps_channels=maps[2] if maps else None,
-        filtered=figures.image_row_figure(filtered, FILTER_TITLE[views.basis.partition("-")[0]]
+        filtered=figures.image_row_figure(filtered, FILTER_TITLE[basis_from_key(views.basis).name]
                                           + ": what the model sees through each map") if filtered else None,
         spectra=_spectra_figure(views),
     )
