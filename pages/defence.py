@@ -15,10 +15,12 @@ from experiments.format import class_maps_stage
 from experiments.paper_numbers import TABLE_IV, TABLE_IV_COLUMNS, TABLE_IV_ROWS
 from experiments.reader import Experiment
 from ui import figures
+from ui.basis_figures import basis_rgb_figure, class_maps_figure, coefficient_figure, map_picture
 from ui.downloads import csv_bytes, npy_bytes
 from ui.entry import through_app
 from ui.live import LIVE_SLOTS, BusyError, live_slot
 from ui.loaders import defence_views, experiment_model
+from ui.map_basis import FOURIER, INPUT, basis_from_key, experiment_basis_key, experiment_layer, where_label
 from ui.picker import require_experiment, show_results_only
 from ui.pictures import display_factor, encode_png, image_picture
 from ui.tables import probability_table
@@ -46,19 +48,36 @@ def live_ui(experiment: Experiment) -> dict:
 
 
 def render_class_maps(experiment: Experiment, maps_key: str) -> None:
-    class_maps = experiment.class_maps(maps_key)
-    fig = figures.class_maps_grid_figure(class_maps, experiment.classes,
-                                         f"Class-level maps trained against {attack_label(maps_key)}")
+    class_maps = experiment.class_maps(maps_key)  # (K, C, H, W) in the basis's display order
+    basis, layer = experiment_basis_key(experiment), experiment_layer(experiment)
+    where = "" if (basis, layer) == (FOURIER, INPUT) else f" ({where_label(basis, layer)})"
+    fig = class_maps_figure(class_maps, experiment.classes,
+                            f"Class-level maps trained against {attack_label(maps_key)}{where}", basis, layer=layer)
     chart(fig, key="defence_grid", filename=f"class_maps_{maps_key}")
     stage = experiment.stage(class_maps_stage(maps_key))
     caption("One map per class, trained on the training split to keep clean images of the class correct *and* to "
             "bring adversarial images that the attack pushed into the class back to their true label (METHOD §5)."
             + (f" Mean {stage['mean_iterations']:.0f} iterations." if stage.get("mean_iterations") else ""))
-    st.download_button("Class maps (.npy, K×3×H×W, centred)", data=npy_bytes(class_maps),
+    order = "centred" if basis == FOURIER else f"{basis} display order"
+    st.download_button(f"Class maps (.npy, K×{'×'.join(map(str, class_maps.shape[1:]))}, {order})",
+                       data=npy_bytes(class_maps),
                        file_name=f"{experiment.id}_class_maps_{maps_key}.npy", key="defence_grid_npy")
 
 
-def live_charts(cols: list, name: str, slug: str, image: np.ndarray, result: dict, classes: list[str], truth: int) -> None:
+def live_map_figure(result: dict, classes: list[str], basis: str) -> object:
+    """The picked class map as a Plotly figure in its basis's layout (a hidden layer's map: its channel mean)."""
+    title = f"2. Map of class “{classes[result['first_pred']]}”"
+    chosen = result["map"]  # (C, H, W) display order
+    if basis == FOURIER and chosen.shape[0] == 3:
+        return figures.map_rgb_figure(chosen, title, height=300, short_labels=True)
+    if chosen.shape[0] == 3:
+        return basis_rgb_figure([(title, chosen)], basis, title, height=300)
+    return coefficient_figure(chosen.mean(axis=0), basis, title, subtitle=f"mean of {chosen.shape[0]} channels",
+                              height=300)
+
+
+def live_charts(cols: list, name: str, slug: str, image: np.ndarray, result: dict, classes: list[str], truth: int,
+                basis: str = FOURIER) -> None:
     """One row of the live defence in 4 columns as Plotly charts: image, first prediction, the map it picks,
     defended prediction."""
     with cols[0]:
@@ -67,15 +86,14 @@ def live_charts(cols: list, name: str, slug: str, image: np.ndarray, result: dic
         chart(figures.top_k_figure(result["first_probs"], classes, "1. Without a map", true_label=truth),
               key=f"defence_{slug}_first")
     with cols[2]:
-        chart(figures.map_rgb_figure(result["map"], f"2. Map of class “{classes[result['first_pred']]}”", height=300,
-                                     short_labels=True), key=f"defence_{slug}_map")
+        chart(live_map_figure(result, classes, basis), key=f"defence_{slug}_map")
     with cols[3]:
         chart(figures.top_k_figure(result["defended_probs"], classes, "3. Defended (filtered by that map)",
                                    true_label=truth), key=f"defence_{slug}_defended")
 
 
 def live_pictures(cols: list, name: str, slug: str, image: np.ndarray, result: dict, classes: list[str],
-                  truth: int) -> None:
+                  truth: int, basis: str = FOURIER) -> None:
     """The same row as pictures and tables (the default): a few messages and no chart to draw, so that picking
     another image shows its defence at once."""
     size = image.shape[-1]
@@ -83,9 +101,11 @@ def live_pictures(cols: list, name: str, slug: str, image: np.ndarray, result: d
     cols[0].image(encode_png(picture), caption=f"{name} · {size}×{size} px", width=int(picture.shape[1]),
                   output_format="PNG")
     cols[1].markdown("**1. Without a map**\n\n" + probability_table(result["first_probs"], classes, truth))
-    map_picture = image_picture(result["map"], display_factor(result["map"].shape[-1], picture.shape[1]))
-    cols[2].image(encode_png(map_picture), width=int(map_picture.shape[1]), output_format="PNG",
-                  caption=f"2. Map of class “{classes[result['first_pred']]}” · RGB composite, zero frequency centred")
+    chosen = result["map"]  # (C, H, W) display order
+    shown, what = map_picture(chosen, basis, display_factor(chosen.shape[-1], picture.shape[1]))
+    where = "zero frequency centred" if basis == FOURIER else basis
+    cols[2].image(encode_png(shown), width=int(shown.shape[1]), output_format="PNG",
+                  caption=f"2. Map of class “{classes[result['first_pred']]}” · {what}, {where}")
     cols[3].markdown("**3. Defended (filtered by that map)**\n\n"
                      + probability_table(result["defended_probs"], classes, truth))
 
@@ -109,7 +129,8 @@ def render_live(experiment: Experiment, maps_key: str, params: dict) -> None:
         st.markdown(f"#### {name}")
         slug = "clean" if name.startswith("Clean") else "adversarial"
         cols = st.columns(4)
-        (live_charts if interactive else live_pictures)(cols, name, slug, image, result, classes, classes.index(truth))
+        (live_charts if interactive else live_pictures)(cols, name, slug, image, result, classes, classes.index(truth),
+                                                        experiment_basis_key(experiment))
         verdict = "correct" if classes[result["defended_pred"]] == truth else "wrong"
         cols[1].markdown(f"First prediction: **{classes[result['first_pred']]}**")
         cols[3].markdown(f"Defended prediction: **{classes[result['defended_pred']]}** ({verdict})")
@@ -178,12 +199,15 @@ WHAT_THE_DEFENCE_DOES = (
     "against a naive attacker, the adaptive table as the defence against one who knows it.")
 
 
-def live_attack_result(model: object, maps: np.ndarray, image: np.ndarray, label: int) -> dict:
-    """Adaptive PGD-BPDA through the defence on one image (3, H, W) in [0, 1]: the defended prediction and the
-    L∞ norm of the adversarial."""
+def live_attack_result(model: object, maps: np.ndarray, image: np.ndarray, label: int, basis: str = FOURIER,
+                       layer: str = INPUT) -> dict:
+    """Adaptive PGD-BPDA through the defence on one image (3, H, W) in [0, 1], with class maps (K, C, H, W) in the
+    display order of `basis` (a manifest key) at `layer`: the defended prediction and the L∞ norm of the
+    adversarial."""
     import torch
 
-    defended = DefendedClassifier.from_stored(model, torch.from_numpy(np.array(maps, dtype=np.float32)))
+    defended = DefendedClassifier.from_stored(model, torch.from_numpy(np.array(maps, dtype=np.float32)),
+                                              basis=basis_from_key(basis), layer=layer)
     result = adaptive_pgd(defended, torch.from_numpy(np.ascontiguousarray(image))[None], torch.tensor([label]),
                           LIVE_ATTACK_EPS_255 / 255, objective="bpda", steps=LIVE_ATTACK_STEPS, seed=0)
     return {"pred": int(result.pred[0]), "linf": float(result.linf[0])}
@@ -205,7 +229,8 @@ def render_live_attack(experiment: Experiment, maps_key: str, index: int) -> Non
                 waiting.empty()
                 with st.spinner("Attacking the defended model…"):
                     result = live_attack_result(model, experiment.class_maps(maps_key), experiment.image(index),
-                                                int(experiment.labels()[index]))
+                                                int(experiment.labels()[index]), experiment_basis_key(experiment),
+                                                experiment_layer(experiment))
         except (BusyError, ValueError) as err:
             st.error(str(err))
             return

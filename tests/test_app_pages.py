@@ -790,8 +790,6 @@ def test_explore_draws_maps_in_their_basis_layout(basis_root, monkeypatch, case)
 def test_every_other_page_renders_in_each_basis(basis_root, monkeypatch, case):
     at = _on(basis_root, monkeypatch, case)
     pages = ["pages/home.py", "pages/correlations.py", "pages/defence.py", "pages/lab.py", "pages/method.py"]
-    if case == "fourier-layer1":  # the Defence page draws and applies class maps as input-sized RGB Fourier maps
-        pages.remove("pages/defence.py")
     for page in pages:
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
@@ -805,6 +803,42 @@ def test_every_other_page_renders_in_each_basis(basis_root, monkeypatch, case):
     row = table[table["attack"] == attack_label("pgd-8")].iloc[0]
     assert int(row[f"{where} · N"]) == own["n"] and row[f"{where} · SVCCA"] == f"{own['svcca']:.2f}"
 
+
+
+@pytest.mark.parametrize("case", list(BASIS_CASES))
+def test_defence_page_defends_in_each_basis(basis_root, monkeypatch, case):
+    """The live defence filters in the experiment's basis at its layer: its predictions are the core defended
+    classifier's, and the class maps are drawn in the basis's layout."""
+    import torch
+
+    from core.bases import basis_from_key
+    from core.defended import DefendedClassifier
+
+    at = _on(basis_root, monkeypatch, case)
+    at.switch_page("pages/defence.py").run()
+    no_errors(at)
+    at.selectbox(key="defence_maps").set_value("pgd-8").run()
+    at.selectbox(key="defence_image").set_value(2).run()
+    at.selectbox(key="defence_attack").set_value("pgd-8").run()
+    no_errors(at)
+    experiment = Experiment(basis_root[1][case])
+    manifest = experiment.manifest
+    defended = DefendedClassifier.from_stored(_fake_model(), torch.from_numpy(np.array(experiment.class_maps("pgd-8"))),
+                                              basis=basis_from_key(manifest["basis"]), layer=manifest["layer"])
+    images = torch.from_numpy(np.stack([experiment.image(2), np.array(experiment.attack("pgd-8")["adversarial"][2])]))
+    first, prediction = defended.predictions(images)
+    shown = [m.value for m in at.markdown if m.value.startswith(("First prediction", "Defended prediction"))]
+    assert shown[0::2] == [f"First prediction: **{CLASSES[int(k)]}**" for k in first]
+    assert [s.split(" (")[0] for s in shown[1::2]] == [f"Defended prediction: **{CLASSES[int(k)]}**" for k in prediction]
+    [grid] = [c for c in charts(at) if "Class-level maps trained against" in json.loads(c.proto.spec)["layout"]
+              ["title"]["text"]]
+    layout = json.loads(grid.proto.spec)["layout"]
+    assert LAYOUT_NOTES[case] in " ".join(a["text"] for a in layout["annotations"])
+    if case.startswith("wavelet"):
+        assert len(layout["shapes"]) == len(CLASSES) * 7  # one map per class × (1 + 3 · 2) subbands outlined
+    at.button(key="defence_adaptive_go").click().run()  # the live adaptive attack in this basis and layer
+    no_errors(at)
+    assert [m.value for m in at.markdown if m.value.startswith("Adaptive PGD-BPDA")]
 
 def _editor(at, start: str | None = None):
     at.switch_page("pages/lab.py").run()

@@ -106,3 +106,42 @@ def test_manifests_without_basis_read_as_fourier_at_the_input():
     assert basis_from_key("wavelet-db2-L3").key == "wavelet-db2-L3"
     with pytest.raises(ValueError, match="expected a basis key"):
         basis_from_key("fourier-x")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_class_maps_figure_draws_each_class_in_the_basis_layout(key):
+    classes = ["cat", "dog", "ship"]
+    maps = np.stack([_map(seed=s) for s in range(3)])  # (3 classes, 3, 32, 32)
+    fig = bf.class_maps_figure(maps, classes, "Class maps", key)
+    if key == "fourier":
+        assert fig.to_json() == figures.class_maps_grid_figure(maps, classes, "Class maps").to_json()
+        return
+    assert [trace.type for trace in fig.data] == ["image"] * 3
+    np.testing.assert_array_equal(np.asarray(fig.data[1].z), np.rint(maps[1].transpose(1, 2, 0) * 255))
+    notes = " ".join(a.text for a in fig.layout.annotations)
+    assert bf.layout_note(key, 32, 32) in notes and "white: all three" in notes
+    subbands = len(basis_from_key(key).layout(32, 32).subbands)
+    assert len(fig.layout.shapes) == 3 * subbands  # wavelet subbands outlined on every class; none elsewhere
+
+
+def test_class_maps_figure_at_a_hidden_layer_shows_channel_means():
+    maps = np.stack([_map(c=16, seed=s) for s in range(2)])  # (2 classes, 16 channels, 32, 32)
+    fig = bf.class_maps_figure(maps, ["cat", "dog"], "Class maps", "dct", layer="layer1")
+    assert [trace.type for trace in fig.data] == ["heatmap"] * 2
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), maps[0].mean(axis=0), rtol=1e-6)
+    assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == 1
+    notes = " ".join(a.text for a in fig.layout.annotations)
+    assert "of the layer1 features" in notes and "mean over the 16 feature channels" in notes
+    with pytest.raises(ValueError, match=r"expected \(3, C, H, W\) class maps"):
+        bf.class_maps_figure(maps, ["cat", "dog", "ship"], "t", "dct")
+
+
+def test_map_picture_is_a_composite_or_a_channel_mean():
+    rgb, what = bf.map_picture(_map(), "dct", 2)
+    assert what == "RGB composite" and rgb.shape == (64, 64, 3)
+    np.testing.assert_array_equal(rgb[::2, ::2], np.rint(_map().transpose(1, 2, 0) * 255))
+    hidden = _map(c=16)
+    heat, what = bf.map_picture(hidden, "wavelet-haar-L3", 1)
+    assert what == "mean of its 16 channels" and heat.shape == (32, 32, 3)
+    outline = bf.outlined_picture(np.zeros((32, 32, 3), np.uint8), "wavelet-haar-L3", 32, 32)
+    assert (heat[outline.any(axis=2)] == 255).all()  # the subband edges drawn white over the heat map

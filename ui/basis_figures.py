@@ -18,9 +18,12 @@ from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from ui import figures
+from ui.arrays import to_hwc_uint8
 from ui.map_basis import FOURIER, FREQUENCY_BASES, INPUT, basis_from_key
+from ui.pictures import colormap_lut, heat_picture, image_picture, upscale
 
 OUTLINE = "#ffffff"  # subband outlines: white reads on every Viridis colour
 ORIENTATION_LETTER = {"approximation": "A", "horizontal": "H", "vertical": "V", "diagonal": "D"}
@@ -220,6 +223,63 @@ def outlined_picture(picture: np.ndarray, basis_key: str, height: int, width: in
     return out
 
 
+def map_picture(map_display: np.ndarray, basis_key: str, factor: int) -> tuple[np.ndarray, str]:
+    """A (H·f, W·f, 3) uint8 picture of one (C, H, W) map in display order, and what it shows: an RGB composite
+    (1 or 3 channels), or a hidden layer's channel mean on the maps' Viridis scale [0, 1]; wavelet subbands
+    outlined."""
+    c, h, w = map_display.shape
+    if is_hidden(map_display):
+        plane = np.asarray(map_display, dtype=np.float64).mean(axis=0)  # (H, W)
+        picture = upscale(heat_picture(plane, colormap_lut(figures.MAP_SCALE), 0.0, 1.0), factor)
+        what = f"mean of its {c} channels"
+    else:
+        picture, what = image_picture(map_display, factor), "RGB composite"
+    return outlined_picture(picture, basis_key, h, w), what
+
+
+def class_maps_figure(maps: np.ndarray, classes: Sequence[str], title: str, basis_key: str = FOURIER, *,
+                      layer: str = INPUT, columns: int = 5, height_per_row: int = 230) -> go.Figure:
+    """Class-level maps (K, C, H, W) in display order in a grid, one panel per class, in their basis's layout: RGB
+    composites (a hidden layer's maps: their channel mean as a Viridis heat map), wavelet subbands outlined, a note
+    under the grid saying what rows and columns mean. Fourier maps at the input are ui.figures'
+    class_maps_grid_figure itself."""
+    if maps.ndim != 4 or maps.shape[0] != len(classes):
+        raise ValueError(f"expected ({len(classes)}, C, H, W) class maps, got shape {maps.shape}")
+    hidden = is_hidden(maps[0])
+    if basis_key == FOURIER and not hidden:
+        return figures.class_maps_grid_figure(maps, classes, title, columns=columns, height_per_row=height_per_row)
+    k, c, h, w = maps.shape
+    layout = map_layout(basis_key, h, w)
+    x, y = np.asarray(layout.col_values), np.asarray(layout.row_values)
+    rows = (k + columns - 1) // columns
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=list(classes), horizontal_spacing=0.02,
+                        vertical_spacing=0.12)
+    for i in range(k):
+        where = {"row": i // columns + 1, "col": i % columns + 1}
+        if hidden:
+            fig.add_trace(go.Heatmap(z=maps[i].mean(axis=0), x=x, y=y, coloraxis="coloraxis",
+                                     hovertemplate="row %{y}, column %{x}<br>channel mean %{z:.3f}<extra>"
+                                                   + classes[i] + "</extra>"), **where)
+        else:
+            fig.add_trace(go.Image(z=to_hwc_uint8(maps[i]), x0=float(x[0]), dx=1, y0=float(y[0]), dy=1,
+                                   hovertemplate="column %{x}, row %{y}<br>map ×255 %{z}<extra>" + classes[i]
+                                                 + "</extra>"), **where)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    if layout.subbands:
+        add_subband_outlines(fig, layout, [str(a) if a > 1 else "" for a in range(1, k + 1)], labels=False)
+    colour = (f"colour = the mean over the {c} feature channels (0 … 1)" if hidden
+              else "colour = which RGB channels keep the coefficient (white: all three)")
+    fig.add_annotation(text=f"{layout_note(basis_key, h, w, layer)} {colour}", xref="paper", yref="paper", x=0, y=0,
+                       yshift=-30, showarrow=False, font={"size": 12}, align="left")
+    fig = figures._style(fig, title, 120 + height_per_row * rows)
+    fig.update_layout(margin={"b": 60})
+    if hidden:
+        fig.update_layout(coloraxis={"colorscale": figures.MAP_SCALE, "cmin": 0, "cmax": 1,
+                                     "colorbar": {"title": {"text": "map value"}}})
+    return fig
+
+
 __all__ = ["WAVELET_LEGEND", "add_subband_outlines", "basis_channels_figure", "basis_rgb_figure",
-           "coefficient_figure", "is_hidden", "layout_note", "map_layout", "map_plane", "outlined_picture",
-           "short_label"]
+           "class_maps_figure", "coefficient_figure", "is_hidden", "layout_note", "map_layout", "map_picture",
+           "map_plane", "outlined_picture", "short_label"]

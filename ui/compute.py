@@ -167,17 +167,27 @@ def image_numbers(experiment: object, index: int, attack_key: str | None) -> dic
 
 
 @torch.no_grad()
-def defend(model: nn.Module, image: np.ndarray, class_maps_display: np.ndarray) -> dict:
+def defend(model: nn.Module, image: np.ndarray, class_maps_display: np.ndarray, basis: str = "fourier",
+           layer: str = "input") -> dict:
     """The class-map defence on one (3, H, W) image (METHOD §5): ŷ = f(x), map M_ŷ, then f(x filtered by M_ŷ).
 
-    Uses no label. Returns first_probs (K,), first_pred, map (3, H, W) centred, filtered (3, H, W),
-    defended_probs (K,), defended_pred.
+    Uses no label. The maps (K, C, H, W) are in display order, in the experiment's basis (a manifest key) at its
+    layer; the second pass filters the image (at a hidden layer: that layer's features) in that basis, as
+    core.defended.DefendedClassifier does. Returns first_probs (K,), first_pred, map (C, H, W) in display order,
+    filtered (3, H, W) or None at a hidden layer (no image is filtered there), defended_probs (K,), defended_pred.
     """
     first_probs = classify(model, image[None])[0]
     first_pred = int(np.argmax(first_probs))
     chosen = np.asarray(class_maps_display[first_pred], dtype=np.float32)
-    filtered = filter_image(image, chosen)
-    defended_probs = classify(model, filtered[None])[0]
+    if layer == "input":
+        from ui.map_basis import filter_in_basis
+
+        filtered = filter_in_basis(image, chosen, basis)
+        defended_probs = classify(model, filtered[None])[0]
+    else:
+        from ui.map_basis import masked_probs
+
+        filtered, defended_probs = None, masked_probs(model, image, chosen, basis, layer)
     return {
         "first_probs": first_probs, "first_pred": first_pred, "map": chosen, "filtered": filtered,
         "defended_probs": defended_probs, "defended_pred": int(np.argmax(defended_probs)),

@@ -23,7 +23,7 @@ from experiments.verified import VerifiedFiles
 from experiments.verified import default_path as default_verified_path
 from ui.checkpoint import resolve_checkpoint
 from ui.image_views import ImageViews
-from ui.map_basis import experiment_basis_key, filter_in_basis
+from ui.map_basis import experiment_basis_key, experiment_layer, filter_in_basis
 from ui.roots import manifest_stamp
 
 if TYPE_CHECKING:
@@ -260,12 +260,13 @@ def _defence_views(path: str, stamp: int, index: int, attack_key: str | None, ma
     from ui.compute import defend
 
     experiment = _open(path, stamp)
-    class_maps = experiment.class_maps(maps_key)  # (K, 3, H, W) centred
+    class_maps = experiment.class_maps(maps_key)  # (K, C, H, W) in the basis's display order
+    where = {"basis": experiment_basis_key(experiment), "layer": experiment_layer(experiment)}
     clean = experiment.image(index)
-    out = {"clean": clean, "clean_defence": defend(_model, clean, class_maps)}
+    out = {"clean": clean, "clean_defence": defend(_model, clean, class_maps, **where)}
     if attack_key is not None:
         adversarial = np.asarray(experiment.attack(attack_key)["adversarial"][index], dtype=np.float32)
-        out.update(adversarial=adversarial, adversarial_defence=defend(_model, adversarial, class_maps))
+        out.update(adversarial=adversarial, adversarial_defence=defend(_model, adversarial, class_maps, **where))
     return out
 
 
