@@ -12,6 +12,8 @@
 #             one-at-a-time loop on 32 of them (target: >= 50x on a GPU)
 #   step      bench/bench_step.py: one map step at batch 256, eager / compiled (CUDA graphs) x float32 / bf16, as
 #             image-steps/s and as a share of the float32 matmul ceiling
+#   bases     bench/bench_bases.py: one map step per basis and layer at batch 256, image-steps/s against Fourier
+#             amplitude maps at the input
 #   idcor     bench/bench_idcor.py: IdCor with 100 permutations on 1000 pairs, reused vs recomputed distances
 #   pipeline  bench/bench_pipeline.py: the cifar10-paper pipeline on the 1000 test images on the GPU, per stage,
 #             against the published one-image-at-a-time procedure on the first 8
@@ -32,7 +34,7 @@ export FMAPS_SHARED=$SHARED
 LOGS=${LOGS:-artifacts/gpu}
 DEVICE=${DEVICE:-cuda}
 STEPS=("$@")
-if [ ${#STEPS[@]} = 0 ]; then STEPS=(info tests maps step idcor pipeline precision); fi
+if [ ${#STEPS[@]} = 0 ]; then STEPS=(info tests maps step bases idcor pipeline precision); fi
 for dir in "$SHARED/data/cifar10/test-1000" "$SHARED/models"; do
     [ -d "$dir" ] || { echo "gpu_checks: expected $dir (set FMAPS_SHARED to the folder holding data/ and models/)" >&2; exit 2; }
 done
@@ -59,11 +61,12 @@ if torch.cuda.is_available():
         maps) step maps python -m bench.bench_maps --device "$DEVICE" --n "${N_MAPS:-256}" \
             --n-single "${N_SINGLE_MAPS:-32}" --batch-size "${N_MAPS:-256}" ;;
         step) step step python -m bench.bench_step --device "$DEVICE" --batch "${N_MAPS:-256}" ;;
+        bases) step bases python -m bench.bench_bases --device "$DEVICE" --batch "${N_MAPS:-256}" ;;
         idcor) step idcor python -m bench.bench_idcor --data "$SHARED/data/cifar10/test-1000" ;;
         pipeline) step pipeline python -m bench.bench_pipeline --device "$DEVICE" --n "${N_PIPELINE:-1000}" \
             --n-single "${N_SINGLE_PIPELINE:-8}" --data "$SHARED/data/cifar10/test-1000" ;;
         precision) step precision python -m bench.bench_precision --device "$DEVICE" --n "${N_PRECISION:-96}" ;;
-        *) echo "gpu_checks: unknown step '$name' (expected info, tests, maps, step, idcor, pipeline or precision)" >&2
+        *) echo "gpu_checks: unknown step '$name' (expected info, tests, maps, step, bases, idcor, pipeline or precision)" >&2
            exit 2 ;;
     esac
 done

@@ -32,6 +32,6 @@ def test_a_missing_data_folder_stops_it_with_the_path_expected(tmp_path):
 def test_an_unknown_step_is_named_and_the_info_step_logs_the_versions(tmp_path):
     done = _run("info", "bogus", FMAPS_SHARED=str(SHARED), LOGS=str(tmp_path / "logs"))
     assert done.returncode == 2
-    assert "unknown step 'bogus' (expected info, tests, maps, step, idcor, pipeline or precision)" in done.stderr
+    assert "unknown step 'bogus' (expected info, tests, maps, step, bases, idcor, pipeline or precision)" in done.stderr
     log = (tmp_path / "logs" / "info.log").read_text()  # the step before it ran and kept its output
     assert "torch " in log and "available:" in log
