@@ -32,6 +32,8 @@ def test_coefficient_figure_axes_follow_the_layout(key):
     np.testing.assert_array_equal(np.asarray(heat.z), plane)
     assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == 1
     assert fig.layout.xaxis.title.text == layout.col_label and fig.layout.yaxis.autorange == "reversed"
+    # Streamlit turns click selection off while the drag mode is box or lasso select (tests/e2e clicks one)
+    assert fig.layout.clickmode == "event+select" and fig.layout.dragmode not in ("select", "lasso")
     # one clickable point per coefficient, its customdata the display (row, col) under it
     custom = np.asarray(points.customdata)
     assert custom.shape == (32 * 32, 2)

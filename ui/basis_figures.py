@@ -119,7 +119,9 @@ def coefficient_figure(plane: np.ndarray, basis_key: str, title: str, *, subtitl
     """One (H, W) plane of a map in display order as a heat map on its basis's axes, colour bar [0, zmax].
 
     clickable: an invisible marker on every coefficient, so st.plotly_chart(on_select=...) reports clicks
-    (Plotly heat maps themselves are not selectable); each point's customdata is its display (row, col).
+    (Plotly heat maps themselves are not selectable); each point's customdata is its display (row, col). Dragging
+    zooms: Streamlit selects on click only while the drag mode is not box or lasso select, which stay a click away
+    in the mode bar.
     """
     if plane.ndim != 2:
         raise ValueError(f"expected a (H, W) plane, got shape {plane.shape}")
@@ -134,7 +136,7 @@ def coefficient_figure(plane: np.ndarray, basis_key: str, title: str, *, subtitl
     if clickable:
         rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")  # (H, W) each
         fig.add_trace(go.Scatter(
-            x=x[cols.ravel()], y=y[rows.ravel()], mode="markers", showlegend=False, hoverinfo="skip",
+            x=x[cols.ravel()], y=y[rows.ravel()], mode="markers", showlegend=False, hoverinfo="none",  # "skip" would make them unclickable
             customdata=np.stack([rows.ravel(), cols.ravel()], axis=1),
             marker={"symbol": "square", "size": max(4, 360 // max(h, w)), "color": "rgba(0,0,0,0)"},
             selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}},
@@ -147,7 +149,7 @@ def coefficient_figure(plane: np.ndarray, basis_key: str, title: str, *, subtitl
                      showgrid=False, zeroline=False)
     fig.update_layout(coloraxis={"colorscale": figures.MAP_SCALE, "cmin": 0, "cmax": zmax,
                                  "colorbar": {"title": {"text": "map value"}}},
-                      clickmode="event+select", dragmode="select" if clickable else "zoom")
+                      clickmode="event+select", dragmode="zoom")  # in Streamlit, dragmode "select" turns clicks off
     return figures._style(fig, f"{title}<br><sup>{subtitle}</sup>" if subtitle else title, height)
 
 

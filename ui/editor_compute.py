@@ -44,7 +44,7 @@ def update_editor(model: object | None, image: np.ndarray, start: np.ndarray, ba
     share = kept_share(mask)
     figure = coefficient_figure(plane, basis_key, f"{title}: {basis_key}{where}",
                                 subtitle=f"{what}; {100 * share:.1f} % of the entries kept · click a coefficient to "
-                                         "flip it, drag a box to flip a region",
+                                         "flip it, or the box tool (top right) to flip a region",
                                 clickable=True)
     return EditorView(mask=mask, filtered=None if filtered is None else np.clip(filtered, 0, 1), probs=probs,
                       figure=figure, kept=share)

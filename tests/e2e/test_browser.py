@@ -253,6 +253,49 @@ def test_lab_trains(page, server):
     shoot(page, "lab")
 
 
+
+def kept_share(tab) -> float:
+    """The mask editor's "Entries kept" metric, in percent."""
+    metric = tab.locator('[data-testid="stMetric"]').filter(has=tab.get_by_text("Entries kept", exact=True)).first
+    return float(metric.locator('[data-testid="stMetricValue"]').inner_text().strip().rstrip(" %"))
+
+
+def test_lab_mask_editor(page, server):
+    """The editor from all ones: a low-pass band keeps fewer entries and the filtered image and top 3 follow;
+    clicking one coefficient of the heat map flips it; the mask downloads."""
+    open_page(page, server, "lab", "Lab: train maps live")
+    page.get_by_text("Open the mask editor").click()
+    settle(page)
+    choose(page, "Start from", "all ones")
+    assert kept_share(page) == 100.0
+    page.get_by_text("the image filtered by the mask").first.wait_for()
+    assert page.get_by_text("The model's top 3 through the mask").count() == 1
+    page.locator('[data-testid="stRadio"]').filter(has=page.get_by_text("Radial band", exact=True)).get_by_text(
+        "low-pass", exact=True).click()
+    settle(page)
+    low_pass = kept_share(page)
+    assert 0 < low_pass < 100, low_pass  # radius 4 of 16 cycles per image: a small disc of the spectrum
+    no_exceptions(page)
+    # one click on the heat map's plot area flips the coefficient under it (the centre: the zero frequency, kept)
+    plots = page.locator('[data-testid="stMain"] .js-plotly-plot')
+    assert plots.count() == 1, plots.count()
+    drag = plots.first.locator(".nsewdrag").first
+    drag.scroll_into_view_if_needed()
+    area = drag.bounding_box()  # in the viewport's coordinates, now that it is in view
+    centre = (area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+    page.mouse.move(*centre)
+    page.wait_for_timeout(300)  # Plotly finds the point under the pointer on hover
+    page.mouse.click(*centre)
+    settle(page)
+    clicked = kept_share(page)
+    assert clicked < low_pass, (clicked, low_pass)  # 1 coefficient of 1024 per channel removed: 0.1 points
+    assert page.get_by_role("button", name="Clear the clicks").is_enabled()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Mask (.npy)").click()
+    assert download.value.suggested_filename == "mask_fourier.npy"
+    no_exceptions(page)
+    shoot(page, "lab_editor")
+
 def test_method(page, server):
     open_page(page, server, "method", "How it works")
     assert page.locator(".katex").count() >= 6  # the formulas rendered
