@@ -3,7 +3,7 @@
 One update is what a slider move or a click costs the server (ui/editor_compute.py update_editor): the mask
 operation (a low-pass band, or a subband unticked for wavelets, plus one clicked coefficient), the filter in
 the basis, the model's softmax on the filtered image, and the clickable heat map's Plotly figure. The target is
-under 300 ms per update (the issue's "live"); the browser's drawing comes on top and is not timed here.
+under 300 ms per update (what feels live); the browser's drawing comes on top and is not timed here.
 The image is the first of Foolbox's bundled CIFAR-10 samples when available, else a seeded random one.
 
 Run (from the repository root):
