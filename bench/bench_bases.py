@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from bench.rounds import interleaved_rounds, median_rates
 from core.bases import Basis, basis_from_key
 from core.data.image_folder import load_image_folder
 from core.devices import resolve_device
@@ -47,11 +46,6 @@ def parse_case(case: str) -> tuple[Basis, str]:
     """'dct@layer1' -> (the dct basis, 'layer1'); a bare basis key is at the input. ValueError if unknown."""
     key, _, layer = case.partition("@")
     return basis_from_key(key), layer or INPUT
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_step(model: torch.nn.Module, case: str, images: torch.Tensor, targets: torch.Tensor,
@@ -108,16 +102,8 @@ def main() -> None:
             steps[case] = make_step(model, case, images, targets, channels_last)
             for _ in range(2):  # warm-up
                 steps[case]()
-        rounds: dict[str, list[float]] = {case: [] for case in cases}
-        for _ in range(args.rounds):
-            for case in cases:
-                synchronize(device)
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    steps[case]()
-                synchronize(device)
-                rounds[case].append(args.batch * args.steps / (time.perf_counter() - start))
-    rates = {case: statistics.median(r) for case, r in rounds.items()}
+        rounds = interleaved_rounds(steps, args.rounds, args.steps, args.batch, device)
+    rates = median_rates(rounds)
     print(f"device {device}, threads {torch.get_num_threads()}, batch {args.batch}, {args.rounds} rounds of "
           f"{args.steps} steps (median round)")
     for case, rate in rates.items():

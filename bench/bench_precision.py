@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.rounds import pick_variants
 from core.data.image_folder import load_image_folder
 from core.devices import resolve_device
 from core.map_training import MapTrainConfig, fold_batchnorm, train_maps
@@ -151,10 +152,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--float32-steps", type=int, default=300, help="the bf16 variant's float32 steps (run's default)")
     args = parser.parse_args()
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    variants = pick_variants(parser, args.variants, VARIANTS)
 
     check_emulation()
     device = resolve_device(args.device)

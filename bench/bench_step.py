@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.rounds import interleaved_rounds, median_rates, pick_variants, synchronize
 from core.compiled_step import compiled_map_step
 from core.data.image_folder import load_image_folder
 from core.devices import resolve_device
@@ -44,11 +44,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FMAPS_SHARED", REPO.parent / "shared"))
 VARIANTS = ("eager_float32", "compiled_float32", "eager_bf16", "compiled_bf16")
 LAM = 0.5
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def matmul_peak_gflops(device: torch.device, size: int, repeats: int = 5) -> float:
@@ -102,10 +97,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="steps per variant and round")
     parser.add_argument("--mm-size", type=int, default=0, help="side of the peak matmul (0: 2048 CPU, 8192 GPU)")
     args = parser.parse_args()
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    variants = pick_variants(parser, args.variants, VARIANTS)
     device = resolve_device(args.device)
     channels_last = device.type == "cpu"  # as train_maps chooses
 
@@ -134,16 +126,8 @@ def main() -> None:
                 steps[variant]()
             synchronize(device)
             print(f"  {variant}: warm-up {time.perf_counter() - start:.1f} s", flush=True)
-        rounds: dict[str, list[float]] = {v: [] for v in variants}
-        for _ in range(args.rounds):
-            for variant in variants:
-                synchronize(device)
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    steps[variant]()
-                synchronize(device)
-                rounds[variant].append(args.batch * args.steps / (time.perf_counter() - start))
-    rates = {v: statistics.median(r) for v, r in rounds.items()}
+        rounds = interleaved_rounds(steps, args.rounds, args.steps, args.batch, device)
+    rates = median_rates(rounds)
     for variant, rate in rates.items():
         base = rates.get("eager_float32")
         versus = f", {rate / base:.2f}x eager_float32" if base else ""
