@@ -102,8 +102,10 @@ def render_per_basis(experiment: Experiment) -> None:
         summaries[where] = {key: other.correlation(key) for key in other.attack_keys if other.correlation(key)}
     st.dataframe(per_basis_rows(summaries), hide_index=True, key="corr_per_basis")
     caption(f"The loaded experiments of {current.get('model')} on {current.get('data')} whose maps filter in another "
-            f"basis or at another layer, side by side (this one: {config_where(current)}). N: pairs of images with "
-            "both maps; IdCor with its permutation p. Maps of different bases have different coordinates, so each "
+            f"basis or at another layer, side by side (this one: {config_where(current)}, λ "
+            f"{float(current.get('lam', 0.5)):g}). N: pairs of images with both maps; the re-paired cosine pairs "
+            "each essential map with another image's adversarial map, the baseline the true pairs must beat; "
+            "IdCor with its permutation p. Maps of different bases have different coordinates, so each "
             "group's numbers compare essential with adversarial maps within that basis only.")
 
 

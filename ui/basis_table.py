@@ -2,7 +2,9 @@
 maps act, side by side (the Correlations page). No Streamlit.
 
 Experiments are matched on what makes their maps comparable: the model and its weights, the data and the image
-size (MATCH); one experiment per basis and layer is shown, the first found.
+size (MATCH); one experiment per basis and layer is shown, the first found. When the matched experiments use
+different L1 weights (each basis has its own, docs/BASES.md), every label names its λ, and one experiment per
+basis, layer and λ is shown.
 """
 
 from __future__ import annotations
@@ -29,18 +31,26 @@ def config_where(config: Mapping) -> str:
     return key if layer == "input" else f"{key} at {layer}"
 
 
+def config_label(config: Mapping, with_lam: bool) -> str:
+    """config_where, with ', λ 0.2' after it when `with_lam`."""
+    where = config_where(config)
+    return f"{where}, λ {float(config.get('lam', 0.5)):g}" if with_lam else where
+
+
 def comparable(config: Mapping, other: Mapping) -> bool:
     """Whether two experiments' configs share the model, its weights, the data and the image size."""
     return all(config.get(name) == other.get(name) for name in MATCH)
 
 
 def where_groups(current: Mapping, candidates: Iterable[tuple[str, Mapping]]) -> dict[str, str]:
-    """where-label -> experiment path among (path, config) candidates comparable with `current`, one per label
-    (the first found), or {} when fewer than two labels are found."""
+    """label -> experiment path among (path, config) candidates comparable with `current`, one per label (the
+    first found), or {} when fewer than two labels are found. Labels are config_label's, naming λ when the
+    comparable experiments do not share one."""
+    matched = [(path, config) for path, config in candidates if comparable(current, config)]
+    with_lam = len({float(config.get("lam", 0.5)) for _, config in matched}) > 1
     groups: dict[str, str] = {}
-    for path, config in candidates:
-        if comparable(current, config):
-            groups.setdefault(config_where(config), path)
+    for path, config in matched:
+        groups.setdefault(config_label(config, with_lam), path)
     return groups if len(groups) > 1 else {}
 
 
@@ -49,8 +59,9 @@ def _cell(value: float | None, digits: int = 2) -> str:
 
 
 def per_basis_rows(summaries: Mapping[str, Mapping[str, Mapping]]) -> list[dict]:
-    """One row per attack key; per where-label the columns 'N', 'SVCCA', 'cosine', 'IdCor (p)' of its stored
-    correlation summary (experiments' correlations/<key>.json), '–' where that experiment lacks the attack."""
+    """One row per attack key; per label the columns 'N', 'SVCCA', 'cosine', 're-paired cosine' (the baseline the
+    true pairs must beat) and 'IdCor (p)' of its stored correlation summary (experiments'
+    correlations/<key>.json), '–' where that experiment lacks the attack or the value."""
     keys: Sequence[str] = sorted({k for by_key in summaries.values() for k in by_key}, key=attack_order)
     rows = []
     for key in keys:
@@ -61,10 +72,11 @@ def per_basis_rows(summaries: Mapping[str, Mapping[str, Mapping]]) -> list[dict]
             row[f"{where} · N"] = summary.get("n", "–")
             row[f"{where} · SVCCA"] = _cell(summary.get("svcca"))
             row[f"{where} · cosine"] = _cell(summary.get("cosine_mean"))
+            row[f"{where} · re-paired cosine"] = _cell(summary.get("repaired_cosine_mean"))
             row[f"{where} · IdCor (p)"] = (f"{summary['idcor']:.2f} ({_cell(p, 3)})"
                                            if summary.get("idcor") is not None else "–")
         rows.append(row)
     return rows
 
 
-__all__ = ["MATCH", "comparable", "config_basis_key", "config_where", "per_basis_rows", "where_groups"]
+__all__ = ["MATCH", "comparable", "config_basis_key", "config_label", "config_where", "per_basis_rows", "where_groups"]
