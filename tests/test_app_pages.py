@@ -141,7 +141,7 @@ def test_home_points_from_the_small_demo_to_the_shipped_reproduction(cache_root,
     assert at.sidebar.selectbox(key="experiment").value.endswith(os.path.join("demo", os.listdir(os.path.join(assets, "demo"))[0]))
     [text] = pointers(at)
     shipped = sorted(os.listdir(os.path.join(assets, "results")))
-    assert text.count("N=1000") == len(shipped) == 2 and "[shipped results]" in text
+    assert len(shipped) >= 2 and text.count("N=1000") == len(shipped) and "[shipped results]" in text
     assert "resnet20 (resnet20-akamaster)" in text and "resnet20 (resnet20-cifar10)" in text  # the weights tell them apart
 
 
