@@ -158,6 +158,10 @@ class ExperimentConfig:
         False, "accuracy against ε = 0, 1, 2, 4, 8, 16/255 per class-map set: the bare model, the defence under PGD "
                "on the bare model and under the fixed-budget --adaptive-attacks (default pgd+bpda); costly",
         parse=on_off, switch=True, hash=STAGES, example=True)
+    effort_check: bool = option(
+        False, "rerun every adaptive PGD setting with twice the steps and one more restart on the same images: the "
+               "check that the attack converged (Carlini et al. 2019); a cell already at accuracy 0 is not rerun",
+        parse=on_off, switch=True, hash=STAGES, example=True)
     adaptive_limit: int | None = option(
         None, "attack only the first N test images with the adaptive attacks and the robustness curve, where all "
               "are too slow (default: all; the table records N)", parse=int, check=at_least(1), hash=STAGES,

@@ -203,6 +203,19 @@ def adaptive_linf_dir() -> str:
     return f"{DEFENCE}/linf"
 
 
+EFFORT = "effort"  # the effort check: an adaptive PGD cell rerun with more steps and restarts
+
+
+def effort_stage(adaptive_key: str, maps_key: str) -> str:
+    """Stage of the effort check of one adaptive cell, e.g. 'effort-pgd-3+bpda__pgd-8'."""
+    return f"{EFFORT}-{defence_cell(adaptive_key, maps_key)}"
+
+
+def effort_dir() -> str:
+    """Folder of the effort check's defended predictions (N,) int64, one array per `adaptive_cell`."""
+    return f"{DEFENCE}/{EFFORT}"
+
+
 ROBUSTNESS_CURVE = "robustness-curve"  # prefix of the robustness-curve stages, one per class-map set
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from core.attack_keys import attack_units
+from core.attack_keys import ADAPTIVE_ATTACKS, attack_units
 from core.data.datasets import DATASETS, check_source
 from core.models.registry import MODELS, model_class_names
 from experiments.config import ExperimentConfig
@@ -90,9 +90,14 @@ def validate_config(config: ExperimentConfig, out_root: str) -> None:
 def _check_defence_attacks(config: ExperimentConfig) -> None:
     """--adaptive-attacks and --robustness-curve attack the class-map defence: the run must train class maps."""
     wanted = [flag for flag, on in (("--adaptive-attacks", config.adaptive_attacks),
-                                    ("--robustness-curve", config.robustness_curve)) if on]
+                                    ("--robustness-curve", config.robustness_curve),
+                                    ("--effort-check", config.effort_check)) if on]
     if not wanted:
         return
+    if config.effort_check and not any(ADAPTIVE_ATTACKS[a].attack == "pgd" for a in config.adaptive_attacks):
+        pgd = sorted(a for a, spec in ADAPTIVE_ATTACKS.items() if spec.attack == "pgd")
+        raise ValueError(f"expected --effort-check with an adaptive PGD attack in --adaptive-attacks ({', '.join(pgd)}), "
+                         f"got {list(config.adaptive_attacks) or 'none'}")
     if config.train_data is None:
         raise ValueError(f"expected --train-data with {wanted[0]} (it attacks the class-map defence, which needs "
                          "class-level maps), got --train-data none")

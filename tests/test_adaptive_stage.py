@@ -19,8 +19,10 @@ from core.models.registry import build_model
 from experiments.format import (
     ADAPTIVE,
     DEFENCE,
+    EFFORT,
     ROBUSTNESS_CURVE,
     adaptive_cell,
+    effort_dir,
     file_name,
     npy_path,
     robustness_curve_dir,
@@ -177,3 +179,42 @@ def test_table_iv_keeps_its_values_and_gains_its_denominator(runs):
     report = build_report(experiment)
     assert "## Adaptive attacks on the defence" in report and "Sanity checks" in report
     assert "PGD ε=8/255 + bpda" in report and "Robustness curve" in report
+
+
+def test_effort_check_reruns_pgd_with_more_steps_and_restarts(runs, tmp_path_factory):
+    """--effort-check: each adaptive PGD cell not already at 0 is attacked again with twice the steps and one more
+    restart under its own per-chunk seed, exactly as a direct call; the check compares the two accuracies."""
+    path = tmp_path_factory.mktemp("effort") / runs[0].name
+    shutil.copytree(runs[0], path)
+    assert main([*BASE_RUN, *ADAPTIVE_RUN, "--effort-check", "--out", str(path.parent)]) == 0
+    experiment = Experiment(str(path))
+    block = experiment.adaptive_table()
+    effort = block["effort"]["pgd-8+bpda"]["pgd-8"]
+    assert (effort["steps"], effort["restarts"]) == (4, 2) and "fmn+defended" not in block["effort"]  # PGD only
+    as_run = block["accuracy"]["pgd-8+bpda"]["pgd-8"]
+    cell = npy_path(effort_dir(), adaptive_cell("pgd-8+bpda", "pgd-8"))
+    if as_run == 0:
+        assert effort == {"accuracy": 0.0, "steps": 4, "restarts": 2, "rerun": False}
+        assert not (path / cell).exists()
+    else:
+        defended, images, labels = _direct(experiment, "pgd-8")
+        expected = torch.cat([
+            run_adaptive_attack("pgd+bpda", defended, images[s:s + CHUNK], labels[s:s + CHUNK], 8 / 255,
+                                seed=_seed(experiment, EFFORT, "pgd-8+bpda", "pgd-8", chunk), steps=4, restarts=2).pred
+            for chunk, s in enumerate(range(0, experiment.n, CHUNK))]).numpy()
+        assert np.asarray(experiment.array(cell)).tolist() == expected.tolist()
+        assert effort["rerun"] is True
+        assert effort["accuracy"] == pytest.approx(float((expected == labels.numpy()).mean()), abs=1e-12)
+    [check] = [c for c in block["checks"] if c["check"] == "more_effort_does_not_help"]
+    assert check["passed"] == (as_run - effort["accuracy"] <= 1 / 3 + 1e-12)
+    assert "4 steps and 2 restarts against 2 and 1" in check["message"]
+    assert "more_effort_does_not_help" in build_report(experiment)
+
+
+def test_effort_check_needs_an_adaptive_pgd(runs, tmp_path_factory, capsys):
+    out = tmp_path_factory.mktemp("effort-refused")
+    capsys.readouterr()
+    assert main([*BASE_RUN, "--adaptive-attacks", "fmn+defended", "--effort-check", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "expected --effort-check with an adaptive PGD attack in --adaptive-attacks (pgd+all-maps, pgd+bpda)" in err
+    assert len(err.strip().splitlines()) == 1 and not any(out.iterdir())

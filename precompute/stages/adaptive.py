@@ -13,6 +13,11 @@ who knows the defence attacks `core.defended.DefendedClassifier` itself. For eve
                                     the images the bare model classifies correctly (the published denominator),
                                     n, n_clean_correct, the settings and the sanity checks' outcomes
 
+With `--effort-check`, every adaptive PGD cell is attacked again with twice the steps and one more restart
+(`effort-<row>__<maps>`, predictions in defence/effort/<cell>.npy, accuracies in the block's "effort"), and the
+table's checks gain more_effort_does_not_help: the attack as run has converged when more effort finds no more
+than one image it missed. A cell already at accuracy 0 has nothing left to lower and is not rerun.
+
 With `--robustness-curve`, per class-map set: accuracy against ε = 0, 1, 2, 4, 8, 16/255 of the bare model,
 of the defence under Table IV's PGD and under each fixed-budget adaptive attack (default pgd+bpda), and the
 worst case over them, as `defence/curve-<maps>.json` with the per-image correctness (N, E) beside it.
@@ -33,15 +38,18 @@ from core.attacks_adaptive import (
     accuracy_falls_to_zero,
     adaptive_beats_non_adaptive,
     curve_correct,
+    more_effort_does_not_help,
     run_adaptive_attack,
     white_box_beats_gradient_free,
 )
 from core.attacks_adaptive.curve import NON_ADAPTIVE, UNDEFENDED, WORST_CASE
+from core.attacks_adaptive.pgd import FOOLBOX_STEPS
 from core.defended import DefendedClassifier
 from experiments.format import (
     ADAPTIVE,
     DEFENCE,
     DEFENCE_TABLE,
+    EFFORT,
     ROBUSTNESS_CURVE,
     TEST,
     adaptive_cell,
@@ -50,17 +58,20 @@ from experiments.format import (
     class_maps_dir,
     classify_dir,
     data_stage,
+    effort_dir,
+    effort_stage,
     file_name,
     npy_path,
     robustness_curve_dir,
     robustness_curve_json,
     robustness_curve_stage,
 )
-from precompute.stages.base import Chunks, Outcome, run_chunked_stage
+from precompute.stages.base import Chunks, Outcome, run_chunked_stage, run_rank0_stage
 from precompute.stages.chunked import StageParts
 from precompute.stages.context import StageContext
 from precompute.stages.denominators import DENOMINATORS
 
+EFFORT_STEPS_FACTOR, EFFORT_EXTRA_RESTARTS = 2, 1  # the effort check: twice the steps, one more restart
 DEFAULT_CURVE_ATTACKS = ("pgd+bpda",)  # the curve's adaptive attack when --adaptive-attacks names no fixed-budget one
 
 
@@ -88,6 +99,11 @@ def run_adaptive_stages(ctx: StageContext, maps_keys: list[str]) -> None:
     for key, name, eps in adaptive_units(config.adaptive_attacks, config.eps):
         for maps_key in maps_keys:
             run_adaptive_stage(ctx, key, name, eps, maps_key)
+    if config.effort_check:
+        for key, name, eps in adaptive_units(config.adaptive_attacks, config.eps):
+            if ADAPTIVE_ATTACKS[name].attack == "pgd":
+                for maps_key in maps_keys:
+                    run_effort_stage(ctx, key, name, eps, maps_key)
     if config.robustness_curve:
         for maps_key in maps_keys:
             run_robustness_curve_stage(ctx, maps_key, curve_attacks(config.adaptive_attacks))
@@ -140,6 +156,69 @@ def run_adaptive_stage(ctx: StageContext, key: str, name: str, eps: float | None
     run_chunked_stage(ctx, stage, plan)
 
 
+def effort_budget(config: object) -> tuple[int, int]:
+    """(steps, restarts) of the effort check: twice the adaptive PGD's steps and one more restart."""
+    steps = config.adaptive_steps or FOOLBOX_STEPS
+    return EFFORT_STEPS_FACTOR * steps, config.adaptive_restarts + EFFORT_EXTRA_RESTARTS
+
+
+def run_effort_stage(ctx: StageContext, key: str, name: str, eps: float, maps_key: str) -> None:
+    """The effort check of adaptive PGD cell (`key`, `maps_key`): the same images attacked with more steps and
+    restarts (another seed), its accuracy stored beside the cell's; skipped (recorded) when the cell is at 0."""
+    cell = adaptive_cell(key, maps_key)
+    stage = effort_stage(key, maps_key)
+    check_adaptive_n(ctx, stage)
+    steps, restarts = effort_budget(ctx.config)
+
+    def plan() -> Chunks:
+        labels = ctx.array(TEST, "labels")[: adaptive_n(ctx)]
+        defended = defended_classifier(ctx, maps_key)
+
+        def compute(chunk: int, positions: np.ndarray) -> dict[str, np.ndarray]:
+            result = run_adaptive_attack(
+                name, defended, ctx.images(TEST, positions), torch.from_numpy(labels[positions]).to(ctx.device), eps,
+                seed=ctx.stage_seed(EFFORT, key, maps_key, chunk), steps=steps, restarts=restarts,
+                batch_size=ctx.config.batch_size,
+            )
+            return {"pred": result.pred.cpu().numpy().astype(np.int64)}
+
+        def merge(parts: StageParts) -> Outcome:
+            pred = parts.concatenated()["pred"]
+            ctx.store.write_arrays(effort_dir(), {cell: pred})
+            accuracy = float((pred == labels).mean()) if len(labels) else 0.0
+            base = add_effort_cell(ctx, key, maps_key, {"accuracy": accuracy, "steps": steps, "restarts": restarts,
+                                                        "rerun": True})
+            return Outcome({"n": len(labels), "accuracy": accuracy, "steps": steps, "restarts": restarts},
+                           f"defended accuracy {accuracy:.3f} with {steps} steps, {restarts} restarts "
+                           f"({base:.3f} as run)")
+
+        return Chunks(len(labels), ctx.config.chunk_size, compute, merge, parts=file_name(stage))
+
+    if not ctx.store.stage_done(stage):
+        as_run = ctx.store.load_json(DEFENCE_TABLE)["adaptive"]["accuracy"][key][maps_key]
+        if as_run == 0:  # nothing left to lower: recorded, not rerun
+            def nothing_to_lower() -> Outcome:
+                add_effort_cell(ctx, key, maps_key, {"accuracy": 0.0, "steps": steps, "restarts": restarts,
+                                                     "rerun": False})
+                return Outcome({"n": adaptive_n(ctx), "accuracy": 0.0, "rerun": False},
+                               "accuracy already 0 as run: not rerun")
+
+            run_rank0_stage(ctx, stage, nothing_to_lower)
+            return
+    run_chunked_stage(ctx, stage, plan)
+
+
+def add_effort_cell(ctx: StageContext, key: str, maps_key: str, effort: dict) -> float:
+    """Store one effort-check outcome in DEFENCE_TABLE's adaptive block, recompute the checks; the cell's own
+    accuracy as run is returned."""
+    table = ctx.store.load_json(DEFENCE_TABLE)
+    block = table["adaptive"]
+    block.setdefault("effort", {}).setdefault(key, {})[maps_key] = effort
+    block["checks"] = adaptive_checks(ctx, table, block)
+    ctx.store.write_json(DEFENCE_TABLE, table)
+    return float(block["accuracy"][key][maps_key])
+
+
 def clean_correct(ctx: StageContext) -> np.ndarray:
     """(N,) bool: the bare model classifies the clean test image correctly (the published denominator), for the
     first N = adaptive_n test images."""
@@ -157,7 +236,7 @@ def check_adaptive_n(ctx: StageContext, stage: str) -> None:
     """ValueError when this run's N differs from that of the stored adaptive stages: one table, one N."""
     n = adaptive_n(ctx)
     done = [s for s, info in ctx.store.manifest()["stages"].items()
-            if s.startswith((ADAPTIVE, ROBUSTNESS_CURVE)) and info.get("status") == "complete" and "n" in info]
+            if s.startswith((ADAPTIVE, EFFORT, ROBUSTNESS_CURVE)) and info.get("status") == "complete" and "n" in info]
     other = {int(ctx.store.stage_info(s)["n"]) for s in done} - {n}
     if other:
         raise ValueError(f"expected --adaptive-limit to give the N = {min(other)} test images of the stored adaptive "
@@ -201,6 +280,16 @@ def adaptive_checks(ctx: StageContext, table: dict, block: dict) -> list[dict]:
             if column in table["accuracy"][base]:
                 check = adaptive_beats_non_adaptive(block["accuracy"][row][column], table["accuracy"][base][column], n)
                 checks.append(_check_record(check, row, column, base))
+    for row, by_column in block.get("effort", {}).items():
+        for column, effort in by_column.items():
+            if column in block["accuracy"].get(row, {}):
+                check = more_effort_does_not_help(block["accuracy"][row][column], effort["accuracy"], n)
+                record = _check_record(check, row, column, row)
+                settings = block["settings"].get(row, {})
+                record["message"] += (f"; {effort['steps']} steps and {effort['restarts']} restarts against "
+                                      f"{settings.get('steps') or FOOLBOX_STEPS} and {settings.get('restarts', 1)}"
+                                      + ("" if effort.get("rerun", True) else ", not rerun: nothing left to lower"))
+                checks.append(record)
     for free in [r for r in block["rows"] if parse_attack_key(r).name == "square"]:
         for row in [r for r in block["rows"] if parse_attack_key(r).name == "pgd" and
                     parse_attack_key(r).eps_255 == parse_attack_key(free).eps_255]:
